@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { EphemeralServerExecutable } from '@temporalio/testing/lib/ephemeral-server';
+
+/** Where scripts/install-temporal.sh puts the binaries (kept in step with that script). */
+export function temporalToolsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.TEMPORAL_TOOLS_DIR ??
+    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'appointment-orchestrator', 'temporal')
+  );
+}
+
+function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+function resolve(envVar: string, cachedName: string, pathName: string, env: NodeJS.ProcessEnv): EphemeralServerExecutable {
+  const explicit = env[envVar];
+  if (explicit) return { type: 'existing-path', path: explicit };
+  const cached = path.join(temporalToolsDir(env), 'bin', cachedName);
+  if (fs.existsSync(cached)) return { type: 'existing-path', path: cached };
+  const found = onPath(pathName, env);
+  if (found) return { type: 'existing-path', path: found };
+  // Last resort: the SDK downloads the official release (works where the internet is reachable).
+  return { type: 'cached-download' };
+}
+
+/** The Temporal CLI (dev server): TEMPORAL_CLI_PATH, the installed cache, `temporal` on PATH, or a download. */
+export const devServerExecutable = (env: NodeJS.ProcessEnv = process.env) =>
+  resolve('TEMPORAL_CLI_PATH', 'temporal', 'temporal', env);
+
+/** The Java time-skipping test server: TEMPORAL_TEST_SERVER_PATH, the installed cache, PATH, or a download. */
+export const timeSkippingServerExecutable = (env: NodeJS.ProcessEnv = process.env) =>
+  resolve('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server', 'temporal-test-server', env);

@@ -1,0 +1,63 @@
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeKey } from '@temporalio/common';
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+
+/**
+ * Custom search attributes carried by the product's workflow runs, so that
+ * `temporal workflow list --query "CompanyId='…' AND CallbackStatus='assigned'"` and the Web UI
+ * find them. Pure definitions: workflows import the keys to upsert them.
+ */
+export const CompanyId = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
+export const BranchId = defineSearchAttributeKey('BranchId', SearchAttributeType.KEYWORD);
+export const CallbackPriority = defineSearchAttributeKey('CallbackPriority', SearchAttributeType.KEYWORD);
+export const CallbackStatus = defineSearchAttributeKey('CallbackStatus', SearchAttributeType.KEYWORD);
+export const AssigneeId = defineSearchAttributeKey('AssigneeId', SearchAttributeType.KEYWORD);
+export const NotificationEventType = defineSearchAttributeKey('NotificationEventType', SearchAttributeType.KEYWORD);
+export const NotificationChannel = defineSearchAttributeKey('NotificationChannel', SearchAttributeType.KEYWORD);
+export const NotificationStatus = defineSearchAttributeKey('NotificationStatus', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
+  CompanyId,
+  BranchId,
+  CallbackPriority,
+  CallbackStatus,
+  AssigneeId,
+  NotificationEventType,
+  NotificationChannel,
+  NotificationStatus,
+];
+
+const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+  [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  [SearchAttributeType.TEXT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  [SearchAttributeType.INT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  [SearchAttributeType.DOUBLE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  [SearchAttributeType.BOOL]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+};
+
+/** Names of the product's search attributes that the namespace does not have yet. */
+export async function missingSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+  const present = new Set(Object.keys(customAttributes ?? {}));
+  return ALL_SEARCH_ATTRIBUTES.map((k) => k.name).filter((name) => !present.has(name));
+}
+
+/**
+ * Registers the product's search attributes on the namespace. Idempotent: attributes that
+ * already exist are left alone, so every process can call it at start-up.
+ */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const missing = new Set(await missingSearchAttributes(connection, namespace));
+  if (missing.size === 0) return [];
+  const searchAttributes = Object.fromEntries(
+    ALL_SEARCH_ATTRIBUTES.filter((k) => missing.has(k.name)).map((k) => [k.name, INDEXED_TYPE[k.type]]),
+  );
+  try {
+    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
+  } catch (error) {
+    // Another process registered them between our read and our write.
+    if (!/already exists/i.test(String((error as Error).message))) throw error;
+  }
+  return [...missing];
+}

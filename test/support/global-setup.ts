@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedPostgres } from '../../src/dev/embedded-postgres';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { migrate } from '../../src/db/migrate';
+import { freePort } from '../../src/dev/free-port';
+import { registerSearchAttributes } from '../../src/temporal/search-attributes';
+import { Connection } from '@temporalio/client';
+
+/**
+ * Starts the real servers the suite runs against, once for all test files:
+ * - PostgreSQL: DATABASE_URL if set, else a throwaway embedded server; migrated to the latest level.
+ * - Temporal: TEMPORAL_ADDRESS if set, else the official CLI dev server (in-memory SQLite).
+ * Their addresses reach the test workers through the environment (TEST_DATABASE_URL, TEST_TEMPORAL_ADDRESS).
+ * Time-skipping servers are per test file (time is global to such a server).
+ */
+export default async function globalSetup(): Promise<void> {
+  const stops: Array<() => Promise<void>> = [];
+  (globalThis as { __stopServers?: () => Promise<void> }).__stopServers = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+
+  let databaseUrl = process.env.DATABASE_URL;
+  let adminUrl = process.env.TEST_ADMIN_DATABASE_URL;
+  if (!databaseUrl) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-test-pg-'));
+    fs.rmSync(dataDir, { recursive: true });
+    const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false, database: 'appointments_test' });
+    stops.push(pg.stop);
+    databaseUrl = pg.databaseUrl;
+    adminUrl = pg.adminUrl;
+  }
+  await migrate({ databaseUrl });
+  process.env.TEST_DATABASE_URL = databaseUrl;
+  if (adminUrl) process.env.TEST_ADMIN_DATABASE_URL = adminUrl;
+
+  let address = process.env.TEMPORAL_ADDRESS;
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  if (!address) {
+    const temporal = await startTemporalDevServer({ namespace });
+    stops.push(temporal.stop);
+    address = temporal.address;
+  } else {
+    const connection = await Connection.connect({ address });
+    await registerSearchAttributes(connection, namespace);
+    await connection.close();
+  }
+  process.env.TEST_TEMPORAL_ADDRESS = address;
+  process.env.TEST_TEMPORAL_NAMESPACE = namespace;
+}
