@@ -1,0 +1,56 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Client } from '@temporalio/client';
+import { authenticate, requirePlatformToken } from './auth';
+import { errorHandler, notFoundHandler } from './errors';
+import type { Metrics } from './metrics';
+import { createOpenApiRegistry, openApiDocument } from './openapi';
+import { ApiRoutes } from './route';
+import { healthRoutes, type ReadinessCheck } from './routes/health';
+import { companyRoutes } from './routes/companies';
+import { directoryRoutes } from './routes/directory';
+
+export interface AppDeps {
+  pool: Pool;
+  temporal: Client;
+  taskQueue: string;
+  logger: Logger;
+  metrics: Metrics;
+  readiness: ReadinessCheck;
+  platformAdminToken?: string;
+  bodyLimit?: string;
+}
+
+/** What every router factory receives. */
+export type RouteDeps = AppDeps;
+
+/** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' } }));
+  app.use(deps.metrics.middleware);
+  app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+
+  const registry = createOpenApiRegistry();
+  const routes = new ApiRoutes(registry, {
+    authenticate: authenticate(deps.pool),
+    platform: requirePlatformToken(deps.platformAdminToken),
+  });
+  healthRoutes(routes, deps);
+  companyRoutes(routes, deps);
+  directoryRoutes(routes, deps);
+
+  app.use(routes.router);
+  const document = openApiDocument(registry);
+  app.get('/openapi.json', (_req, res) => res.json(document));
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,134 @@
+import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { ZodType } from 'zod';
+import type { Role } from '../domain/roles';
+import { assertRole, authOf, type AuthContext } from './auth';
+import { validationErrorFrom } from './errors';
+import { ErrorResponse } from './schemas/common';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** Who may call a route: nobody special, the platform token, or an API key with at least this role. */
+export type Access = 'public' | 'platform' | Role;
+
+export interface HandlerContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** The caller (absent on public and platform routes). */
+  auth: AuthContext;
+  req: Request;
+  res: Response;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteSpec<P, Q, B> {
+  method: Method;
+  /** Express-style path, e.g. `/v1/branches/:id`. */
+  path: string;
+  summary: string;
+  tags: string[];
+  access: Access;
+  params?: ZodType<P>;
+  query?: ZodType<Q>;
+  body?: ZodType<B>;
+  /** Extra request headers documented (e.g. Idempotency-Key). */
+  headers?: ZodType;
+  responses: Record<number, { description: string; schema?: ZodType }>;
+  handler(ctx: HandlerContext<P, Q, B>): Promise<Reply>;
+}
+
+export interface RouteGuards {
+  authenticate: RequestHandler;
+  platform: RequestHandler;
+}
+
+function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return undefined as T;
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationErrorFrom(result.error, where);
+  return result.data;
+}
+
+const openApiPath = (path: string) => path.replace(/:([A-Za-z_]\w*)/g, '{$1}');
+
+const STANDARD_ERRORS: Record<number, string> = {
+  400: 'Invalid input; `details.fields` names each bad field',
+  401: 'Missing or invalid credentials',
+  403: 'The key lacks the role this operation needs',
+  404: 'Not found (also for another company’s ids)',
+  503: 'A dependency is down; nothing was written',
+};
+
+/**
+ * One route, declared once: the Express handler (authorisation, validation of params, query and
+ * body, the reply) and its OpenAPI operation come from the same schemas.
+ */
+export class ApiRoutes {
+  readonly router = Router();
+
+  constructor(
+    private readonly registry: OpenAPIRegistry,
+    private readonly guards: RouteGuards,
+  ) {}
+
+  add<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): this {
+    const guard: RequestHandler[] =
+      spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : [this.guards.authenticate];
+    const handler: RequestHandler = async (req, res, next) => {
+      try {
+        const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
+        if (auth) assertRole(auth, spec.access as Role);
+        const ctx: HandlerContext<P, Q, B> = {
+          params: parse(spec.params, req.params, 'params'),
+          query: parse(spec.query, req.query, 'query'),
+          body: parse(spec.body, req.body ?? {}, 'body'),
+          auth,
+          req,
+          res,
+        };
+        const reply = await spec.handler(ctx);
+        if (res.headersSent) return; // the handler streamed its own reply (e.g. /metrics)
+        for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+        if (reply.body === undefined) res.status(reply.status).end();
+        else res.status(reply.status).json(reply.body);
+      } catch (error) {
+        next(error);
+      }
+    };
+    this.router[spec.method](spec.path, ...guard, handler);
+    this.registry.registerPath(this.operation(spec));
+    return this;
+  }
+
+  private operation<P, Q, B>(spec: RouteSpec<P, Q, B>): RouteConfig {
+    const responses: RouteConfig['responses'] = {};
+    for (const [status, r] of Object.entries(spec.responses)) {
+      responses[status] = r.schema ? { description: r.description, content: { 'application/json': { schema: r.schema } } } : { description: r.description };
+    }
+    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...(spec.access === 'platform' ? [] : [403, 404]), 503];
+    for (const status of errorStatuses) {
+      responses[status] ??= { description: STANDARD_ERRORS[status], content: { 'application/json': { schema: ErrorResponse } } };
+    }
+    return {
+      method: spec.method,
+      path: openApiPath(spec.path),
+      summary: spec.summary,
+      tags: spec.tags,
+      description: spec.access === 'public' ? undefined : spec.access === 'platform' ? 'Needs the platform token.' : `Needs an API key with role ${spec.access} or above.`,
+      security: spec.access === 'public' ? [] : [{ bearerAuth: [] }],
+      request: {
+        ...(spec.params ? { params: spec.params as never } : {}),
+        ...(spec.query ? { query: spec.query as never } : {}),
+        ...(spec.headers ? { headers: spec.headers as never } : {}),
+        ...(spec.body ? { body: { content: { 'application/json': { schema: spec.body } } } } : {}),
+      },
+      responses,
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Role } from '../domain/roles';
+import type { Queryable } from './transaction';
+
+/**
+ * API keys: `ak_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (keys are 256-bit
+ * random, so a fast hash is enough); the prefix is kept in clear to recognise a key in lists.
+ */
+export interface ApiKeyRow {
+  id: string;
+  company_id: string;
+  name: string;
+  role: Role;
+  key_prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+export function generateApiKey(): { key: string; prefix: string } {
+  const prefix = randomBytes(4).toString('hex');
+  return { key: `ak_${prefix}_${randomBytes(32).toString('base64url')}`, prefix };
+}
+
+export async function insertApiKey(db: Queryable, companyId: string, name: string, role: Role) {
+  const { key, prefix } = generateApiKey();
+  const { rows } = await db.query<ApiKeyRow>(
+    `INSERT INTO api_keys (company_id, name, role, key_prefix, key_hash) VALUES ($1, $2, $3, $4, $5)
+     RETURNING id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at`,
+    [companyId, name, role, prefix, hashApiKey(key)],
+  );
+  return { row: rows[0], key };
+}
+
+/** The live key with this secret, or undefined. Touches last_used_at at most once a minute. */
+export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `UPDATE api_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
+                                            THEN now() ELSE last_used_at END
+      WHERE key_hash = $1 AND revoked_at IS NULL
+      RETURNING id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at`,
+    [hashApiKey(key)],
+  );
+  return rows[0];
+}
+
+export async function listApiKeys(db: Queryable, companyId: string): Promise<ApiKeyRow[]> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+       FROM api_keys WHERE company_id = $1 ORDER BY created_at`,
+    [companyId],
+  );
+  return rows;
+}
+
+export async function revokeApiKey(db: Queryable, companyId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL`,
+    [companyId, id],
+  );
+  return (rowCount ?? 0) > 0;
+}
