@@ -31,10 +31,13 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 /** Zod issues as `{ field, message }`, the field being a dotted path such as `body.priority`. */
 export function fieldIssues(error: ZodError, prefix?: string): FieldIssue[] {
-  return error.issues.map((issue) => ({
-    field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || '(root)',
-    message: issue.message,
-  }));
+  const fieldOf = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || prefix || '(root)';
+  return error.issues.flatMap((issue) =>
+    // A strict object reports its unknown keys as one issue on the object itself: name each key.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: fieldOf([...issue.path, key]), message: 'unknown field' }))
+      : [{ field: fieldOf(issue.path), message: issue.message }],
+  );
 }
 
 export function validationErrorFrom(error: ZodError, prefix?: string): ValidationError {
