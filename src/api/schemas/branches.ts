@@ -1,17 +1,21 @@
 import { TimeZone, Uuid } from './common';
 import { z } from '../zod';
 
+const branchFields = {
+  name: z.string().trim().min(1).max(200),
+  timeZone: TimeZone,
+  phone: z.string().trim().min(3).max(40).nullish(),
+  email: z.email().nullish(),
+};
+
 export const CreateBranch = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    timeZone: TimeZone.default('UTC'),
-    phone: z.string().trim().min(3).max(40).nullish(),
-    email: z.email().nullish(),
-  })
+  .object({ ...branchFields, timeZone: branchFields.timeZone.default('UTC') })
   .strict()
   .openapi('CreateBranch');
 
-export const UpdateBranch = CreateBranch.partial().strict().openapi('UpdateBranch');
+// Built from the fields without defaults: `.partial()` keeps a `.default()`, so a PATCH that
+// omitted timeZone would have reset it to UTC.
+export const UpdateBranch = z.object(branchFields).partial().strict().openapi('UpdateBranch');
 
 export const Branch = z
   .object({
