@@ -8,8 +8,8 @@ export interface TemporalClientHandle {
 }
 
 /** A Temporal client for the API and scripts (the worker uses a NativeConnection). */
-export async function connectTemporalClient(address: string, namespace: string): Promise<TemporalClientHandle> {
-  const connection = await Connection.connect({ address, connectTimeout: '10s' });
+export async function connectTemporalClient(address: string, namespace: string, connectTimeout = '10s'): Promise<TemporalClientHandle> {
+  const connection = await Connection.connect({ address, connectTimeout });
   const client = new Client({ connection, namespace });
   return { connection, client, namespace, close: () => connection.close() };
 }

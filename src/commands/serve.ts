@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { loadConfig, type Config } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { logger as rootLogger } from '../logger';
+import { startApi, type RunningApi } from '../runtime/api-process';
+import { resolveDependencies } from '../runtime/dependencies';
+import { startWorker, type RunningWorker } from '../runtime/worker-process';
+import { connectTemporalClient } from '../temporal/client';
+import { registerSearchAttributes } from '../temporal/search-attributes';
+
+export type Role = 'all' | 'worker' | 'api';
+
+/**
+ * Runs the service. `start` (role all) is the laptop/all-in-one mode: it brings up a real Postgres
+ * and the Temporal dev server unless DATABASE_URL / TEMPORAL_ADDRESS are set, migrates, registers
+ * search attributes, and runs the worker and the API in one process. `worker` and `api` are the
+ * production roles (docker-compose): they require DATABASE_URL and TEMPORAL_ADDRESS.
+ * SIGINT/SIGTERM drain everything gracefully.
+ */
+export async function serveCommand(role: Role): Promise<number> {
+  let config: Config = loadConfig();
+  const logger: Logger = rootLogger.child({ role });
+  if (role === 'all' && !config.PLATFORM_ADMIN_TOKEN) {
+    config = { ...config, PLATFORM_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
+  }
+  const deps = await resolveDependencies(config, logger, { embedded: role === 'all' });
+  const pool = createPool(deps.databaseUrl, { max: config.DATABASE_POOL_SIZE });
+  const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);
+  let worker: RunningWorker | undefined;
+  let api: RunningApi | undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) =>
+    (stopping ??= (async () => {
+      logger.info({ signal }, 'shutting down');
+      await api?.close();
+      await worker?.shutdown();
+      await temporal.close();
+      await pool.end();
+      await deps.stop();
+      logger.info('stopped');
+    })());
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  try {
+    if (role === 'all') {
+      await migrate({ databaseUrl: deps.databaseUrl, log: (m) => logger.debug(m) });
+      await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
+    }
+    if (role !== 'api') worker = await startWorker({ ...config }, deps.temporalAddress, pool, logger);
+    if (role !== 'worker') api = await startApi(config, pool, temporal, logger);
+  } catch (error) {
+    logger.error({ err: error }, 'start-up failed');
+    await stop('startup-failure');
+    return 1;
+  }
+
+  if (role === 'all') printBanner(config, api!.url, deps.temporalUiUrl, deps.databaseUrl, deps.temporalAddress);
+  // A worker that stops on its own (fatal error) takes the process down with it, cleanly.
+  worker?.done.then(
+    () => stop('worker-stopped'),
+    (error) => {
+      logger.error({ err: error }, 'worker failed');
+      void stop('worker-failed');
+    },
+  );
+  // Serve until a signal (or the worker's end) has stopped everything.
+  await new Promise<void>((resolve) => {
+    const wait = () => (stopping ? stopping.then(resolve) : setTimeout(wait, 200));
+    wait();
+  });
+  return 0;
+}
+
+function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, databaseUrl: string, temporalAddress: string) {
+  const lines = [
+    '',
+    'Appointment orchestrator is running',
+    `  API            ${apiUrl}   (docs ${apiUrl}/docs, readiness ${apiUrl}/health/ready)`,
+    `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
+    `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`,
+    `  Task queue     ${config.TEMPORAL_TASK_QUEUE}`,
+    '',
+    'Create a company and its first admin API key:',
+    `  curl -s -X POST ${apiUrl}/v1/companies -H 'Authorization: Bearer ${config.PLATFORM_ADMIN_TOKEN}' \\`,
+    `       -H 'Content-Type: application/json' -d '{"name":"My Salon"}'`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}

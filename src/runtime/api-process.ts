@@ -1,0 +1,41 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { createApp } from '../api/app';
+import { createMetrics } from '../api/metrics';
+import type { Config } from '../config';
+import type { Pool } from '../db/pool';
+import { checkDeployment } from '../deployment/readiness';
+import type { TemporalClientHandle } from '../temporal/client';
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the HTTP API until close(), which stops accepting and lets in-flight requests finish. */
+export async function startApi(config: Config, pool: Pool, temporal: TemporalClientHandle, logger: Logger): Promise<RunningApi> {
+  const app = createApp({
+    pool,
+    temporal: temporal.client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    logger,
+    metrics: createMetrics(),
+    readiness: () => checkDeployment(pool, temporal.connection, temporal.namespace),
+    platformAdminToken: config.PLATFORM_ADMIN_TOKEN,
+    bodyLimit: config.BODY_LIMIT,
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.on('error', reject);
+  });
+  const url = `http://${config.HOST}:${config.PORT}`;
+  logger.info({ url }, 'API listening');
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

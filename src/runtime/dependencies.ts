@@ -1,0 +1,60 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres';
+import { startTemporalDevServer } from '../dev/temporal-dev-server';
+
+export interface ResolvedDependencies {
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalUiUrl?: string;
+  /** Stops what this process started (embedded Postgres, dev server), in reverse order. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The database and Temporal server to use: the configured ones (DATABASE_URL, TEMPORAL_ADDRESS),
+ * or, for `npm start` on a laptop, a real PostgreSQL and a real Temporal CLI dev server started
+ * here with their data under DATA_DIR so that runs survive a restart.
+ */
+export async function resolveDependencies(config: Config, logger: Logger, options: { embedded: boolean }): Promise<ResolvedDependencies> {
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((error) => logger.warn({ err: error }, 'stopping a dependency failed'));
+  };
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      if (!options.embedded) throw new Error('DATABASE_URL is required');
+      logger.info({ dataDir: path.resolve(config.DATA_DIR, 'postgres') }, 'starting embedded PostgreSQL');
+      const pg = await startEmbeddedPostgres({
+        dataDir: path.join(config.DATA_DIR, 'postgres'),
+        port: config.EMBEDDED_POSTGRES_PORT,
+        persistent: true,
+        onLog: (line) => logger.debug({ component: 'postgres' }, line.trim()),
+      });
+      stops.push(pg.stop);
+      databaseUrl = pg.databaseUrl;
+    }
+
+    let temporalAddress = config.TEMPORAL_ADDRESS;
+    let temporalUiUrl: string | undefined;
+    if (!temporalAddress) {
+      if (!options.embedded) throw new Error('TEMPORAL_ADDRESS is required');
+      logger.info({ dbFile: path.resolve(config.DATA_DIR, 'temporal.sqlite') }, 'starting the Temporal CLI dev server');
+      const temporal = await startTemporalDevServer({
+        dbFilename: path.join(config.DATA_DIR, 'temporal.sqlite'),
+        namespace: config.TEMPORAL_NAMESPACE,
+        port: config.TEMPORAL_DEV_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+      });
+      stops.push(temporal.stop);
+      temporalAddress = temporal.address;
+      temporalUiUrl = temporal.uiUrl;
+    }
+    return { databaseUrl, temporalAddress, temporalUiUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,42 @@
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../../activities';
+import type { Config } from '../config';
+import type { Pool } from '../db/pool';
+import { installSdkRuntime } from '../temporal/sdk-logger';
+import { bundleWorkflows, createProductWorker } from '../temporal/worker';
+import { buildActivityDeps } from './activity-deps';
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped (after shutdown()). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Starts the product's worker on the task queue; shutdown() drains it gracefully. */
+export async function startWorker(config: Config, address: string, pool: Pool, logger: Logger): Promise<RunningWorker> {
+  installSdkRuntime(logger);
+  const workflowBundle = await bundleWorkflows();
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createProductWorker({
+    connection,
+    workflowBundle,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    activities: createActivities(buildActivityDeps(config, pool, logger)),
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+  });
+  const done = worker.run().finally(() => connection.close());
+  logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+  return {
+    worker,
+    done,
+    shutdown: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
