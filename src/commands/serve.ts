@@ -46,10 +46,10 @@ export async function serveCommand(role: Role): Promise<number> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    if (role === 'all') {
-      await migrate({ databaseUrl: deps.databaseUrl, log: (m) => logger.debug(m) });
-      await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
-    }
+    if (role === 'all') await migrate({ databaseUrl: deps.databaseUrl, log: (m) => logger.debug(m) });
+    // Idempotent: every process makes sure the namespace has the product's search attributes.
+    const added = await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
+    if (added.length) logger.info({ added }, 'registered search attributes');
     if (role !== 'api') worker = await startWorker({ ...config }, deps.temporalAddress, pool, logger);
     if (role !== 'worker') api = await startApi(config, pool, temporal, logger);
   } catch (error) {

@@ -1,0 +1,16 @@
+# One image for the api, worker and migrate roles (docker-compose.yml picks the command).
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY tsconfig.json .swcrc ./
+COPY src ./src
+COPY workflows ./workflows
+COPY activities ./activities
+COPY migrations ./migrations
+USER node
+EXPOSE 3000
+# TypeScript runs through swc at start-up; the worker bundles workflows/ itself.
+ENTRYPOINT ["node", "-r", "@swc-node/register", "src/main.ts"]
+CMD ["api"]
