@@ -1,5 +1,6 @@
 import type { RouteDeps } from '../app';
 import type { ApiRoutes } from '../route';
+import { appointmentRoutes } from './appointments';
 import { branchRoutes } from './branches';
 import { customerRoutes } from './customers';
 import { serviceRoutes } from './services';
@@ -11,4 +12,5 @@ export function directoryRoutes(routes: ApiRoutes, deps: RouteDeps): void {
   serviceRoutes(routes, deps);
   staffRoutes(routes, deps);
   customerRoutes(routes, deps);
+  appointmentRoutes(routes, deps);
 }
