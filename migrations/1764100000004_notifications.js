@@ -43,7 +43,8 @@ exports.up = (pgm) => {
       configurable_id           uuid NOT NULL,
       event_type                text NOT NULL REFERENCES notification_event_mappings (event_type),
       channel                   text CHECK (channel IN ('email', 'sms', 'whatsapp', 'push')),
-      fallback_channel          text CHECK (fallback_channel IN ('email', 'sms', 'whatsapp', 'push')),
+      -- 'none' switches the fallback off at this level (NULL would inherit the parent's).
+      fallback_channel          text CHECK (fallback_channel IN ('email', 'sms', 'whatsapp', 'push', 'none')),
       enabled                   boolean,
       retry_count               integer CHECK (retry_count BETWEEN 0 AND 20),
       retry_delay_minutes       integer CHECK (retry_delay_minutes >= 0),
@@ -101,7 +102,10 @@ exports.up = (pgm) => {
       error               text,
       error_kind          text CHECK (error_kind IN ('transient', 'permanent', 'template', 'unknown')),
       provider_message_id text,
+      -- <notification id>:<attempt number>:<provider>: a retried activity finds its row instead of adding one.
       idempotency_key     text NOT NULL UNIQUE,
+      -- The provider may have taken this message although the row does not record one clean send:
+      -- a request that timed out, or a re-execution after a crash on a provider that cannot deduplicate.
       may_have_sent       boolean NOT NULL DEFAULT false,
       started_at          timestamptz NOT NULL DEFAULT now(),
       completed_at        timestamptz,
