@@ -1,0 +1,88 @@
+import type { Channel } from '../domain/notification-events';
+
+/** A browser push subscription as the Push API serialises it (stored on customers.push_subscription). */
+export interface PushSubscriptionJSON {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+/** One rendered message for one recipient on one channel. */
+export interface OutboundMessage {
+  channel: Channel;
+  /** Email address, E.164 phone number, `whatsapp:+…`, or the push endpoint. */
+  to: string;
+  /** For push only: the full subscription (endpoint and keys). */
+  push?: PushSubscriptionJSON;
+  subject?: string;
+  body: string;
+  /** Deterministic per attempt (`<notification>:<attempt>:<provider>`): the provider's deduplication key where it has one. */
+  idempotencyKey: string;
+}
+
+export interface SendResult {
+  providerMessageId: string | null;
+}
+
+export type ProviderErrorKind = 'permanent' | 'transient';
+
+/**
+ * A provider's refusal or failure, classified. Permanent (bad address, 4xx, SMTP 5xx) ends the
+ * channel's attempts; transient (5xx, 429, timeout, refused connection, SMTP 4xx) is retried.
+ * `ambiguous`: the request may have reached the provider (e.g. it timed out after being sent).
+ */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ProviderErrorKind,
+    readonly options: { ambiguous?: boolean; status?: number | string } = {},
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+  get ambiguous(): boolean {
+    return this.options.ambiguous ?? false;
+  }
+}
+
+/** One way to reach a channel (SMTP server, SMS gateway, push service). */
+export interface ChannelProvider {
+  readonly name: string;
+  readonly channel: Channel;
+  /** True when the provider deduplicates a repeated send with the same idempotency key. */
+  readonly idempotent: boolean;
+  /**
+   * Sends one message. Throws ProviderError when the provider refuses or fails; rethrows the
+   * abort reason untouched when `signal` aborts (activity cancelled, worker shutting down), so
+   * that the attempt is retried instead of recorded as a failure.
+   */
+  send(message: OutboundMessage, signal: AbortSignal): Promise<SendResult>;
+  close?(): Promise<void>;
+}
+
+/** Classifies an HTTP status the way SMS/WhatsApp/push gateways mean it. */
+export function classifyHttpStatus(status: number): ProviderErrorKind {
+  return status === 429 || status === 408 || status >= 500 ? 'transient' : 'permanent';
+}
+
+/**
+ * Classifies a fetch() failure: the caller's abort is rethrown; a refused or reset connection
+ * before the request went out is transient and unambiguous; a timeout is transient and ambiguous.
+ */
+export function classifyFetchError(error: unknown, callerSignal: AbortSignal, provider: string): never {
+  if (callerSignal.aborted) throw callerSignal.reason ?? error;
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+    throw new ProviderError(`${provider}: request timed out`, 'transient', { ambiguous: true, status: 'timeout' });
+  }
+  const code = e?.cause?.code;
+  const beforeSending = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
+  throw new ProviderError(`${provider}: ${e?.cause?.message ?? e?.message ?? String(error)}`, 'transient', {
+    ambiguous: !beforeSending,
+    status: code ?? 'network',
+  });
+}
+
+/** A timeout signal combined with the caller's (activity cancellation). */
+export function withTimeout(signal: AbortSignal, timeoutMs: number): AbortSignal {
+  return AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+}
