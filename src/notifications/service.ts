@@ -1,0 +1,405 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { ZodType, z } from 'zod';
+import { withTransaction } from '../db/transaction';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
+import {
+  cancelNotificationUpdate,
+  isFinalStatus,
+  notificationStateQuery,
+  notificationWorkflowId,
+  type NotificationLiveState,
+  type NotificationWorkflowInput,
+} from '../messages/notification';
+import { CompanyId, NotificationEventType, NotificationStatus } from '../temporal/search-attribute-keys';
+import { CONFIG_COLUMNS, entityExists, listEventMappings, resolveForNotifiable } from './repository';
+import {
+  AnalyticsQuery,
+  NotificationConfigInput,
+  SendNotificationInput,
+  type AnalyticsView,
+  type DeliveryAttemptView,
+  type EventTypeView,
+  type NotificationConfigView,
+  type NotificationView,
+  type ResolvedConfigView,
+  type SendNotificationResult,
+} from './schemas';
+import { assertTemplateSyntax, TemplateError } from './templates/render';
+import type { notificationWorkflow } from '../../workflows/notification';
+
+/**
+ * The notification use cases behind the HTTP routes (SPEC 5 and 8). Routes stay thin: they parse,
+ * authorise and call these. Every query is scoped by company_id: another company's ids are
+ * "not found". Errors are the shared domain errors of src/errors.ts.
+ */
+export interface NotificationServiceDeps {
+  pool: Pool;
+  /** Temporal client (starts workflows, queries live state, sends the cancel update). */
+  client: Client;
+  taskQueue: string;
+  logger?: Logger;
+  /** How long getNotification waits for the running workflow's live state (default 1.5 s). */
+  liveStateTimeoutMs?: number;
+}
+
+const IDEMPOTENCY_SCOPE = 'notifications.send';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Zod issues as named fields (`notifiable.id`), unknown keys named one by one. */
+function parseInput<S extends ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues: FieldIssue[] = result.error.issues.flatMap((issue) => {
+    const field = (path: PropertyKey[]) => path.map(String).join('.') || '(root)';
+    return issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => ({ field: field([...issue.path, k]), message: 'unknown field' }))
+      : [{ field: field(issue.path), message: issue.message }];
+  });
+  throw new ValidationError(`invalid input: ${issues.map((i) => i.field).join(', ')}`, issues);
+}
+
+/** JSON with sorted keys: the same request body always hashes the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
+
+function toAttemptView(r: Record<string, any>): DeliveryAttemptView {
+  return {
+    id: r.id,
+    attemptNumber: r.attempt_number,
+    channel: r.channel,
+    provider: r.provider,
+    recipient: r.recipient,
+    isFallback: r.is_fallback,
+    status: r.status,
+    error: r.error,
+    errorKind: r.error_kind,
+    configId: r.config_id,
+    providerMessageId: r.provider_message_id,
+    mayHaveSent: r.may_have_sent,
+    startedAt: iso(r.started_at)!,
+    completedAt: iso(r.completed_at),
+    latencyMs: r.latency_ms,
+  };
+}
+
+export function toConfigView(r: Record<string, any>): NotificationConfigView {
+  return {
+    id: r.id,
+    companyId: r.company_id,
+    configurableType: r.configurable_type,
+    configurableId: r.configurable_id,
+    eventType: r.event_type,
+    channel: r.channel,
+    fallbackChannel: r.fallback_channel,
+    enabled: r.enabled,
+    retryCount: r.retry_count,
+    retryDelayMinutes: r.retry_delay_minutes,
+    retryStrategy: r.retry_strategy,
+    maxRetryDelayMinutes: r.max_retry_delay_minutes,
+    providers: r.providers,
+    templateSubject: r.template_subject,
+    templateBody: r.template_body,
+    quietHours: r.quiet_hours_start ? { start: r.quiet_hours_start, end: r.quiet_hours_end } : null,
+    rateLimit: r.rate_limit_count ? { count: r.rate_limit_count, windowSeconds: r.rate_limit_window_seconds } : null,
+    metadata: r.metadata ?? {},
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.catch(() => null),
+    new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function createNotificationService(deps: NotificationServiceDeps) {
+  const { pool, client: temporal, taskQueue } = deps;
+  const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
+
+  async function liveState(workflowId: string): Promise<NotificationView['live']> {
+    const state = await withTimeout<NotificationLiveState>(temporal.workflow.getHandle(workflowId).query(notificationStateQuery), liveTimeout);
+    if (!state) return null;
+    const { status, reason, channel, waitingFor, waitingUntil, cancelRequested } = state;
+    return { status, reason, channel, waitingFor, waitingUntil, cancelRequested };
+  }
+
+  /** The notification with every attempt, the resolved settings with their provenance, and its live state while it runs. */
+  async function getNotification(companyId: string, id: string): Promise<NotificationView> {
+    if (!UUID.test(id)) throw new NotFoundError('notification', id);
+    const { rows } = await pool.query(
+      `SELECT id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
+              workflow_id, created_at, updated_at, completed_at
+         FROM notifications WHERE company_id = $1 AND id = $2`,
+      [companyId, id],
+    );
+    const r = rows[0];
+    if (!r) throw new NotFoundError('notification', id);
+    const attempts = await pool.query(
+      `SELECT * FROM notification_deliveries WHERE company_id = $1 AND notification_id = $2 ORDER BY attempt_number, started_at, provider`,
+      [companyId, id],
+    );
+    return {
+      id: r.id,
+      companyId: r.company_id,
+      eventType: r.event_type,
+      notifiable: { type: r.notifiable_type, id: r.notifiable_id },
+      data: r.data ?? {},
+      status: r.status,
+      statusReason: r.status_reason,
+      workflowId: r.workflow_id,
+      createdAt: iso(r.created_at)!,
+      updatedAt: iso(r.updated_at)!,
+      completedAt: iso(r.completed_at),
+      resolvedConfig: r.resolved_config,
+      attempts: attempts.rows.map(toAttemptView),
+      live: isFinalStatus(r.status) ? null : await liveState(r.workflow_id),
+    };
+  }
+
+  /**
+   * Creates the notification and starts its workflow as one outcome. In one transaction: the row
+   * (and the idempotency key), an advisory lock on the new id, then the workflow start
+   * (id `notification-<id>`, USE_EXISTING on a conflicting running id, REJECT_DUPLICATE for a
+   * closed one), then COMMIT. If the start fails we roll back: no row without a workflow. If the
+   * COMMIT itself fails after the start, the workflow's first activity waits on the same advisory
+   * lock until the transaction has ended, finds no row and ends as failed without sending: a
+   * workflow without a row does nothing and leaves nothing behind in the database.
+   */
+  async function sendNotification(companyId: string, input: unknown, idempotencyKey?: string): Promise<SendNotificationResult> {
+    const parsed = parseInput(SendNotificationInput, input);
+    const requestHash = createHash('sha256').update(canonicalJson(parsed)).digest('hex');
+    let replayOf: string | undefined;
+    let id: string | undefined;
+    await withTransaction(pool, async (db) => {
+      if (idempotencyKey !== undefined) {
+        // A concurrent request with the same key blocks here until the first one commits or rolls back.
+        const claimed = await db.query(
+          `INSERT INTO idempotency_keys (company_id, scope, key, request_hash) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (company_id, scope, key) DO NOTHING`,
+          [companyId, IDEMPOTENCY_SCOPE, idempotencyKey, requestHash],
+        );
+        if (!claimed.rowCount) {
+          const { rows } = await db.query(`SELECT request_hash, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`, [
+            companyId,
+            IDEMPOTENCY_SCOPE,
+            idempotencyKey,
+          ]);
+          if (rows[0]?.request_hash !== requestHash) {
+            throw new ConflictError('this Idempotency-Key was already used with a different request', 'idempotency_key_reused');
+          }
+          replayOf = rows[0].response_body?.notificationId;
+          if (!replayOf) throw new ConflictError('a request with this Idempotency-Key is still in progress', 'idempotency_in_progress');
+          return;
+        }
+      }
+      if (!(await entityExists(db, companyId, parsed.notifiable.type, parsed.notifiable.id))) {
+        throw new NotFoundError(parsed.notifiable.type, parsed.notifiable.id);
+      }
+      id = randomUUID();
+      const workflowId = notificationWorkflowId(id);
+      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${id}`]);
+      await db.query(
+        `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, companyId, parsed.eventType, parsed.notifiable.type, parsed.notifiable.id, JSON.stringify(parsed.data), workflowId],
+      );
+      if (idempotencyKey !== undefined) {
+        await db.query(`UPDATE idempotency_keys SET response_status = 202, response_body = $4 WHERE company_id = $1 AND scope = $2 AND key = $3`, [
+          companyId,
+          IDEMPOTENCY_SCOPE,
+          idempotencyKey,
+          JSON.stringify({ notificationId: id }),
+        ]);
+      }
+      const args: NotificationWorkflowInput = { notificationId: id, companyId, eventType: parsed.eventType };
+      try {
+        await temporal.workflow.start<typeof notificationWorkflow>('notificationWorkflow', {
+          workflowId,
+          taskQueue,
+          args: [args],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: CompanyId, value: companyId },
+            { key: NotificationEventType, value: parsed.eventType },
+            { key: NotificationStatus, value: 'pending' },
+          ],
+        });
+      } catch (error) {
+        deps.logger?.error({ err: error, notificationId: id }, 'starting the notification workflow failed; rolling back');
+        throw new UnavailableError(`Temporal did not start the notification workflow: ${(error as Error).message}`);
+      }
+    });
+    if (replayOf) return { created: false, notification: await getNotification(companyId, replayOf) };
+    return { created: true, notification: await getNotification(companyId, id!) };
+  }
+
+  /**
+   * Cancels a notification that is still pending (waiting for a retry or its send window). A
+   * final one is a ConflictError. If an attempt is in flight, the reply comes after it: delivered
+   * if it got through, else cancelled.
+   */
+  async function cancelNotification(companyId: string, id: string, reason?: string): Promise<NotificationView> {
+    const current = await getNotification(companyId, id);
+    if (isFinalStatus(current.status)) throw new ConflictError(`the notification is already ${current.status}`, 'invalid_state');
+    try {
+      await temporal.workflow.getHandle(current.workflowId).executeUpdate(cancelNotificationUpdate, { args: [{ reason }] });
+    } catch (error) {
+      if (error instanceof WorkflowUpdateFailedError || error instanceof WorkflowNotFoundError) {
+        const now = await getNotification(companyId, id);
+        throw new ConflictError(`the notification can no longer be cancelled (${now.status})`, 'invalid_state');
+      }
+      throw new UnavailableError(`Temporal did not take the cancellation: ${(error as Error).message}`);
+    }
+    return getNotification(companyId, id);
+  }
+
+  /** Creates or replaces the configuration of one entity for one event (NULL settings inherit). */
+  async function upsertNotificationConfig(companyId: string, input: unknown): Promise<{ created: boolean; config: NotificationConfigView }> {
+    const c = parseInput(NotificationConfigInput, input);
+    const exists = c.configurableType === 'company' ? c.configurableId === companyId : await entityExists(pool, companyId, c.configurableType, c.configurableId);
+    if (!exists) throw new NotFoundError(c.configurableType, c.configurableId);
+    const issues: FieldIssue[] = [];
+    for (const field of ['templateSubject', 'templateBody'] as const) {
+      const source = c[field];
+      if (!source) continue;
+      try {
+        assertTemplateSyntax(source);
+      } catch (error) {
+        if (!(error instanceof TemplateError)) throw error;
+        issues.push({ field, message: `not a valid template: ${error.message}` });
+      }
+    }
+    if (issues.length) throw new ValidationError(`invalid input: ${issues.map((i) => i.field).join(', ')}`, issues);
+    const { rows } = await pool.query(
+      `INSERT INTO notification_configurations AS nc
+         (company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled, retry_count,
+          retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
+          quiet_hours_start, quiet_hours_end, rate_limit_count, rate_limit_window_seconds, metadata)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+       ON CONFLICT (company_id, configurable_type, configurable_id, event_type) DO UPDATE SET
+         channel = EXCLUDED.channel, fallback_channel = EXCLUDED.fallback_channel, enabled = EXCLUDED.enabled,
+         retry_count = EXCLUDED.retry_count, retry_delay_minutes = EXCLUDED.retry_delay_minutes,
+         retry_strategy = EXCLUDED.retry_strategy, max_retry_delay_minutes = EXCLUDED.max_retry_delay_minutes,
+         providers = EXCLUDED.providers, template_subject = EXCLUDED.template_subject, template_body = EXCLUDED.template_body,
+         quiet_hours_start = EXCLUDED.quiet_hours_start, quiet_hours_end = EXCLUDED.quiet_hours_end,
+         rate_limit_count = EXCLUDED.rate_limit_count, rate_limit_window_seconds = EXCLUDED.rate_limit_window_seconds,
+         metadata = EXCLUDED.metadata, updated_at = now()
+       RETURNING ${CONFIG_COLUMNS}, (xmax = 0) AS inserted`,
+      [
+        companyId,
+        c.configurableType,
+        c.configurableId,
+        c.eventType,
+        c.channel ?? null,
+        c.fallbackChannel ?? null,
+        c.enabled ?? null,
+        c.retryCount ?? null,
+        c.retryDelayMinutes ?? null,
+        c.retryStrategy ?? null,
+        c.maxRetryDelayMinutes ?? null,
+        c.providers ?? null,
+        c.templateSubject ?? null,
+        c.templateBody ?? null,
+        c.quietHours?.start ?? null,
+        c.quietHours?.end ?? null,
+        c.rateLimit?.count ?? null,
+        c.rateLimit?.windowSeconds ?? null,
+        JSON.stringify(c.metadata ?? {}),
+      ],
+    );
+    return { created: rows[0].inserted, config: toConfigView(rows[0]) };
+  }
+
+  /** What a notification about this notifiable would use now: settings, provenance, the config id (a dry run of the workflow's first step). */
+  async function resolveNotificationConfig(companyId: string, input: unknown): Promise<ResolvedConfigView> {
+    const { eventType, notifiable } = parseInput(SendNotificationInput.pick({ eventType: true, notifiable: true }), input);
+    const found = await resolveForNotifiable(pool, companyId, eventType, notifiable);
+    if (!found) throw new NotFoundError(notifiable.type, notifiable.id);
+    return found.resolved;
+  }
+
+  /** The seeded event types with their default channels. */
+  async function listEventTypes(): Promise<EventTypeView[]> {
+    return (await listEventMappings(pool)).map((m) => ({
+      eventType: m.eventType,
+      description: m.description,
+      defaultChannel: m.channel,
+      defaultFallbackChannel: m.fallbackChannel,
+      isUrgent: m.isUrgent,
+    }));
+  }
+
+  /**
+   * Attempts per event and channel in [from, to): sent, failed, fallback (attempts on a fallback
+   * channel) and in flight, with p50/p95 provider latency of the sent ones (percentile_cont).
+   */
+  async function notificationAnalytics(companyId: string, query: unknown = {}): Promise<AnalyticsView> {
+    const q = parseInput(AnalyticsQuery, query);
+    const to = q.to ?? new Date();
+    const from = q.from ?? new Date(to.getTime() - 7 * 86_400_000);
+    if (from >= to) throw new ValidationError('invalid input: from', [{ field: 'from', message: 'from must be before to' }]);
+    const { rows } = await pool.query(
+      `SELECT event_type, channel,
+              count(*) FILTER (WHERE status = 'sent')::int    AS sent,
+              count(*) FILTER (WHERE status = 'failed')::int  AS failed,
+              count(*) FILTER (WHERE is_fallback)::int        AS fallback,
+              count(*) FILTER (WHERE status = 'sending')::int AS sending,
+              percentile_cont(0.5)  WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p50,
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p95
+         FROM notification_deliveries
+        WHERE company_id = $1 AND started_at >= $2 AND started_at < $3
+        GROUP BY event_type, channel
+        ORDER BY event_type, channel`,
+      [companyId, from, to],
+    );
+    const list = rows.map((r) => ({
+      eventType: r.event_type,
+      channel: r.channel,
+      sent: r.sent,
+      failed: r.failed,
+      fallback: r.fallback,
+      sending: r.sending,
+      latencyP50Ms: r.p50 === null ? null : Number(r.p50),
+      latencyP95Ms: r.p95 === null ? null : Number(r.p95),
+    }));
+    const sum = (k: 'sent' | 'failed' | 'fallback' | 'sending') => list.reduce((n, r) => n + r[k], 0);
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      rows: list,
+      totals: { sent: sum('sent'), failed: sum('failed'), fallback: sum('fallback'), sending: sum('sending') },
+    };
+  }
+
+  return {
+    sendNotification,
+    getNotification,
+    cancelNotification,
+    upsertNotificationConfig,
+    resolveNotificationConfig,
+    listEventTypes,
+    notificationAnalytics,
+  };
+}
+
+export type NotificationService = ReturnType<typeof createNotificationService>;

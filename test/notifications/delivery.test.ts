@@ -1,0 +1,357 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { randomUUID } from 'node:crypto';
+import { DateTime } from 'luxon';
+import { ConflictError } from '../../src/errors';
+import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus } from '../../src/temporal/search-attribute-keys';
+import { testPool } from '../support/database';
+import { createOrganisation, pushSubscription, type Organisation } from '../support/fixtures';
+import { Worker } from '@temporalio/worker';
+import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
+import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers, type NotificationRig } from './harness';
+
+const MIN = 60_000;
+
+/**
+ * The notification workflow end to end on the official time-skipping test server: real worker,
+ * real activities, real PostgreSQL, real SMTP/HTTP peers. Hours of retry delays pass in
+ * milliseconds; the delays are read back from the workflow's timers in its history.
+ */
+describe('notification workflow (time-skipping server)', () => {
+  const pool = testPool();
+  let env: TestWorkflowEnvironment;
+  let servers: ChannelServers;
+  let rig: NotificationRig;
+
+  beforeAll(async () => {
+    [env, servers] = await Promise.all([timeSkippingTemporal(), startChannelServers()]);
+    rig = await startRig({ connection: env.nativeConnection, client: env.client, pool, channels: testChannels(servers) });
+  });
+  afterEach(() => {
+    servers.smtp.refuseAll(null);
+    servers.smtpBackup.refuseAll(null);
+    servers.twilio.failAll(null);
+    servers.push.failAll(null);
+  });
+  afterAll(async () => {
+    await rig?.stop();
+    await env?.teardown();
+    await servers?.close();
+    await pool.end();
+  });
+
+  const config = (org: Organisation, body: Record<string, unknown>) => rig.service.upsertNotificationConfig(org.companyId, body);
+  const started: string[] = [];
+  const send = async (org: Organisation, eventType: string, notifiable: { type: string; id: string }, data: Record<string, unknown> = {}) => {
+    const id = (await rig.service.sendNotification(org.companyId, { eventType, notifiable, data })).notification.id;
+    started.push(id);
+    return id;
+  };
+  const mailsTo = (address: string) => servers.smtp.messages.filter((m) => m.to.includes(address)).length;
+  const emailOf = async (table: 'customers' | 'staff', id: string) => (await pool.query(`SELECT email FROM ${table} WHERE id = $1`, [id])).rows[0].email as string;
+
+  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('retries on the exponential schedule, then falls back once; every attempt records the config used', async () => {
+    const org = await createOrganisation(pool);
+    const { config: cfg } = await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'appointment_confirmed',
+      retryCount: 3,
+      retryDelayMinutes: 5,
+      retryStrategy: 'exponential',
+      maxRetryDelayMinutes: 60,
+    });
+    servers.smtp.refuseAll({ code: 451, message: 'mailbox busy' });
+    const id = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
+
+    const result = await resultOf(env.client, id);
+    expect(result).toMatchObject({ status: 'delivered', attempts: 5, delivered: { channel: 'sms', provider: 'twilio-sms', attempt: 5, isFallback: true } });
+    expect(await timerDurations(env.client, id)).toEqual([5 * MIN, 10 * MIN, 20 * MIN]);
+
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => [r.attempt_number, r.channel, r.provider, r.is_fallback, r.status, r.error_kind])).toEqual([
+      [1, 'email', 'smtp', false, 'failed', 'transient'],
+      [2, 'email', 'smtp', false, 'failed', 'transient'],
+      [3, 'email', 'smtp', false, 'failed', 'transient'],
+      [4, 'email', 'smtp', false, 'failed', 'transient'],
+      [5, 'sms', 'twilio-sms', true, 'sent', null],
+    ]);
+    expect(new Set(rows.map((r) => r.config_id))).toEqual(new Set([cfg.id]));
+    expect(rows.every((r) => r.may_have_sent === false)).toBe(true);
+    expect(rows[0].error).toContain('451');
+    expect(servers.twilio.messages.at(-1)).toMatchObject({ to: '+34600000001', token: `${id}:5:twilio-sms` });
+
+    const view = await rig.service.getNotification(org.companyId, id);
+    expect(view).toMatchObject({ status: 'delivered', statusReason: null, live: null });
+    expect(view.attempts).toHaveLength(5);
+    expect(view.resolvedConfig?.provenance.retryCount).toEqual({ level: 'company', configId: cfg.id });
+    expect(view.resolvedConfig?.provenance.channel).toEqual({ level: 'default', configId: null });
+
+    const described = await env.client.workflow.getHandle(`notification-${id}`).describe();
+    expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
+    expect(described.typedSearchAttributes.get(NotificationEventType)).toBe('appointment_confirmed');
+    expect(described.typedSearchAttributes.get(NotificationChannel)).toBe('sms');
+    expect(described.typedSearchAttributes.get(NotificationStatus)).toBe('delivered');
+  });
+
+  it('fails when retries are exhausted without a fallback; each delay capped at the maximum', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, {
+      configurableType: 'branch',
+      configurableId: org.branchId,
+      eventType: 'payment_received',
+      retryCount: 5,
+      retryDelayMinutes: 10,
+      retryStrategy: 'linear',
+      maxRetryDelayMinutes: 25,
+    });
+    servers.smtp.refuseAll({ code: 421, message: 'service not available' });
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId }, { amount: '25 EUR' });
+    const result = await resultOf(env.client, id);
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/every attempt failed; last: email\/smtp: .*421/);
+    expect(await timerDurations(env.client, id)).toEqual([10 * MIN, 20 * MIN, 25 * MIN, 25 * MIN, 25 * MIN]);
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => r.attempt_number)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rows.every((r) => r.status === 'failed' && !r.is_fallback)).toBe(true);
+    expect((await rig.service.getNotification(org.companyId, id)).statusReason).toBe(result.reason);
+  });
+
+  it('a permanent refusal skips the retries and goes straight to the fallback', async () => {
+    const org = await createOrganisation(pool);
+    servers.smtp.refuseNext({ code: 550, message: 'no such mailbox' });
+    const id = await send(org, 'appointment_created', { type: 'appointment', id: org.appointmentId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', delivered: { channel: 'sms', attempt: 2, isFallback: true } });
+    expect(await timerDurations(env.client, id)).toEqual([]);
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => [r.attempt_number, r.channel, r.status, r.error_kind])).toEqual([
+      [1, 'email', 'failed', 'permanent'],
+      [2, 'sms', 'sent', null],
+    ]);
+  });
+
+  it('the fallback gets one attempt and never falls back again', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_failed', retryCount: 1, retryDelayMinutes: 1 });
+    servers.smtp.refuseAll({ code: 451 });
+    servers.twilio.failAll(503);
+    const id = await send(org, 'payment_failed', { type: 'customer', id: org.customerId });
+    const result = await resultOf(env.client, id);
+    expect(result.status).toBe('failed');
+    expect(result.reason).toContain('sms/twilio-sms');
+    expect(await timerDurations(env.client, id)).toEqual([1 * MIN]);
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => [r.attempt_number, r.channel, r.is_fallback, r.status])).toEqual([
+      [1, 'email', false, 'failed'],
+      [2, 'email', false, 'failed'],
+      [3, 'sms', true, 'failed'],
+    ]);
+  });
+
+  it('fails over to the next provider of the channel before waiting for a retry (fibonacci delays)', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'payment_received',
+      providers: ['smtp', 'smtp-backup'],
+      retryCount: 3,
+      retryDelayMinutes: 2,
+      retryStrategy: 'fibonacci',
+    });
+    servers.smtp.refuseAll({ code: 451 });
+    servers.smtpBackup.refuseNext({ code: 452 }, { code: 452 });
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', delivered: { provider: 'smtp-backup', attempt: 3 } });
+    expect(await timerDurations(env.client, id)).toEqual([2 * MIN, 2 * MIN]);
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => [r.attempt_number, r.provider, r.status])).toEqual([
+      [1, 'smtp', 'failed'],
+      [1, 'smtp-backup', 'failed'],
+      [2, 'smtp', 'failed'],
+      [2, 'smtp-backup', 'failed'],
+      [3, 'smtp', 'failed'],
+      [3, 'smtp-backup', 'sent'],
+    ]);
+    expect(servers.smtpBackup.messages.at(-1)!.messageId).toBe(`<${id}.3.smtp-backup@salon.test>`);
+  });
+
+  it('a template error is recorded on an attempt row and never retried', async () => {
+    const org = await createOrganisation(pool);
+    const before = servers.smtp.received;
+    await config(org, { configurableType: 'staff', configurableId: org.staffId, eventType: 'appointment_confirmed', templateBody: 'Hi {{data.missing}}' });
+    const missing = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
+    const result = await resultOf(env.client, missing);
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/^template error on email: .*"missing" not defined/);
+    expect((await attemptsOf(pool, missing)).map((r) => [r.attempt_number, r.provider, r.status, r.error_kind])).toEqual([[1, 'template', 'failed', 'template']]);
+    // The render activity ran once: a non-retryable failure.
+    const history = await env.client.workflow.getHandle(`notification-${missing}`).fetchHistory();
+    const renders = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'renderNotificationMessage');
+    expect(renders).toHaveLength(1);
+    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+    expect(started.every((e) => e.activityTaskStartedEventAttributes!.attempt === 1)).toBe(true);
+
+    // A syntax error that slipped past validation (written straight to the table) fails the same way.
+    await pool.query(`UPDATE notification_configurations SET template_body = 'Hi {{#if}}' WHERE company_id = $1`, [org.companyId]);
+    const broken = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
+    expect((await resultOf(env.client, broken)).reason).toMatch(/template error on email: .*Parse error/);
+    expect(servers.smtp.received).toBe(before);
+  });
+
+  it('suppresses a message over the recipient rate limit, also under concurrency', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', rateLimit: { count: 2, windowSeconds: 3600 } });
+    const address = await emailOf('customers', org.customerId);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await resultOf(env.client, await send(org, 'payment_received', { type: 'customer', id: org.customerId }))).status);
+    expect(statuses).toEqual(['delivered', 'delivered', 'suppressed']);
+    expect(mailsTo(address)).toBe(2);
+
+    const busy = await createOrganisation(pool);
+    await config(busy, { configurableType: 'company', configurableId: busy.companyId, eventType: 'payment_received', rateLimit: { count: 2, windowSeconds: 3600 } });
+    const ids = await Promise.all(Array.from({ length: 6 }, () => send(busy, 'payment_received', { type: 'customer', id: busy.customerId })));
+    // The six run concurrently; their results are awaited one by one (concurrent result() calls
+    // unbalance the time-skipping server's lock count and freeze its clock for the rest of the file).
+    const results = [];
+    for (const id of ids) results.push(await resultOf(env.client, id));
+    expect(results.filter((r) => r.status === 'delivered')).toHaveLength(2);
+    const suppressed = results.filter((r) => r.status === 'suppressed');
+    expect(suppressed).toHaveLength(4);
+    expect(suppressed[0].reason).toMatch(/rate limit reached: 2 of 2 email messages in 3600s/);
+    expect(mailsTo(await emailOf('customers', busy.customerId))).toBe(2);
+  });
+
+  it('waits for the end of quiet hours in the recipient time zone; an urgent event does not', async () => {
+    const org = await createOrganisation(pool, { customer: { timeZone: 'Asia/Tokyo' }, staff: { timeZone: 'America/Los_Angeles' } });
+    const local = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'Asia/Tokyo' });
+    const quietHours = { start: local.minus({ hours: 1 }).toFormat('HH:mm'), end: local.plus({ hours: 2 }).toFormat('HH:mm') };
+    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', quietHours });
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    const waiting = await until('the quiet-hours wait', async () => {
+      const v = await rig.service.getNotification(org.companyId, id);
+      return v.live?.waitingFor === 'quiet_hours' && v.status === 'waiting' ? v : undefined;
+    });
+    expect(DateTime.fromISO(waiting.live!.waitingUntil!, { zone: 'Asia/Tokyo' }).toFormat('HH:mm')).toBe(quietHours.end);
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered' });
+    const [wait] = await timerDurations(env.client, id);
+    expect(wait).toBeGreaterThan(2 * 60 * MIN - 2 * MIN);
+    expect(wait).toBeLessThanOrEqual(2 * 60 * MIN);
+
+    // callback_escalated is urgent: the same quiet hours (in the staff member's zone) do not hold it.
+    const la = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'America/Los_Angeles' });
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'callback_escalated',
+      quietHours: { start: la.minus({ hours: 1 }).toFormat('HH:mm'), end: la.plus({ hours: 2 }).toFormat('HH:mm') },
+    });
+    const urgent = await send(org, 'callback_escalated', { type: 'staff', id: org.staffId }, { reason: 'sla_breach' });
+    expect(await resultOf(env.client, urgent)).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(await timerDurations(env.client, urgent)).toEqual([]);
+  });
+
+  it('cancels a notification waiting for a retry; a final one cannot be cancelled', async () => {
+    const org = await createOrganisation(pool);
+    servers.smtp.refuseAll({ code: 451 });
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    await until('the retry wait', async () => (await rig.service.getNotification(org.companyId, id)).status === 'waiting');
+    const cancelled = await rig.service.cancelNotification(org.companyId, id, 'customer paid in person');
+    expect(cancelled).toMatchObject({ status: 'cancelled', statusReason: 'customer paid in person', live: null });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'cancelled', attempts: 1 });
+    expect(await attemptsOf(pool, id)).toHaveLength(1);
+    await expect(rig.service.cancelNotification(org.companyId, id)).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('a disabled configuration suppresses the notification without an attempt', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, { configurableType: 'branch', configurableId: org.branchId, eventType: 'customer_feedback_request', enabled: false });
+    const id = await send(org, 'customer_feedback_request', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'suppressed', reason: 'disabled by configuration', attempts: 0 });
+    expect(await attemptsOf(pool, id)).toHaveLength(0);
+  });
+
+  it('push: staff have no subscription (permanent, then the email fallback); a customer gets a Web Push message', async () => {
+    const org = await createOrganisation(pool, { customer: { pushSubscription: pushSubscription(servers.push.endpoint(`c-${randomUUID()}`)) } });
+    const toStaff = await send(org, 'staff_assigned', { type: 'staff', id: org.staffId }, { description: 'callback for Dora' });
+    expect(await resultOf(env.client, toStaff)).toMatchObject({ status: 'delivered', delivered: { channel: 'email', isFallback: true } });
+    const rows = await attemptsOf(pool, toStaff);
+    expect(rows.map((r) => [r.channel, r.recipient, r.status, r.error_kind])).toEqual([
+      ['push', '(none)', 'failed', 'permanent'],
+      ['email', await emailOf('staff', org.staffId), 'sent', null],
+    ]);
+    expect(rows[0].error).toBe('the recipient has no push address');
+
+    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', channel: 'push' });
+    const before = servers.push.requests.length;
+    const toCustomer = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, toCustomer)).toMatchObject({ status: 'delivered', delivered: { channel: 'push', provider: 'webpush' } });
+    expect(servers.push.requests.length).toBe(before + 1);
+    expect(servers.push.requests.at(-1)!.headers.authorization).toMatch(/^vapid /);
+  });
+
+  it('WhatsApp as the fallback of SMS', async () => {
+    const org = await createOrganisation(pool);
+    servers.twilio.failNext(400);
+    const id = await send(org, 'appointment_reminder_2h', { type: 'appointment', id: org.appointmentId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', delivered: { channel: 'whatsapp', isFallback: true } });
+    expect(servers.twilio.messages.at(-1)).toMatchObject({ to: 'whatsapp:+34600000001', from: 'whatsapp:+14155238886' });
+  });
+
+  it('a workflow waits for the creating transaction: it sends after COMMIT, and ends failed without sending after ROLLBACK', async () => {
+    const org = await createOrganisation(pool);
+    const address = await emailOf('customers', org.customerId);
+    for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
+      const id = randomUUID();
+      const db = await pool.connect();
+      try {
+        // What sendNotification does, with the end of the transaction delayed by hand.
+        await db.query('BEGIN');
+        await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${id}`]);
+        await db.query(
+          `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, workflow_id) VALUES ($1, $2, 'payment_received', 'customer', $3, $4)`,
+          [id, org.companyId, org.customerId, `notification-${id}`],
+        );
+        const handle = await env.client.workflow.start('notificationWorkflow', {
+          workflowId: `notification-${id}`,
+          taskQueue: rig.taskQueue,
+          args: [{ notificationId: id, companyId: org.companyId, eventType: 'payment_received' }],
+        });
+        await new Promise((r) => setTimeout(r, 500));
+        expect((await handle.query('notificationState')) as { status: string }).toMatchObject({ status: 'pending' });
+        const mails = mailsTo(address);
+        await db.query(outcome);
+        const result = await handle.result();
+        if (outcome === 'COMMIT') {
+          expect(result.status).toBe('delivered');
+          expect(mailsTo(address)).toBe(mails + 1);
+        } else {
+          expect(result).toMatchObject({ status: 'failed', reason: expect.stringContaining('rolled back'), attempts: 0 });
+          expect(mailsTo(address)).toBe(mails);
+          expect((await pool.query(`SELECT 1 FROM notifications WHERE id = $1 UNION ALL SELECT 1 FROM notification_deliveries WHERE notification_id = $1`, [id])).rowCount).toBe(0);
+        }
+      } finally {
+        db.release();
+      }
+    }
+  });
+
+  it('replays every history of this file deterministically with the current workflow code', async () => {
+    expect(started.length).toBeGreaterThan(20);
+    const histories = await Promise.all(
+      started.map(async (id) => ({ workflowId: `notification-${id}`, history: await env.client.workflow.getHandle(`notification-${id}`).fetchHistory() })),
+    );
+    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+      expect(result.error).toBeUndefined();
+    }
+  });
+});
