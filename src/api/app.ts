@@ -12,6 +12,7 @@ import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './routes/health';
 import { companyRoutes } from './routes/companies';
 import { directoryRoutes } from './routes/directory';
+import { notificationRoutes } from './routes/notifications';
 
 export interface AppDeps {
   pool: Pool;
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(routes, deps);
   companyRoutes(routes, deps);
   directoryRoutes(routes, deps);
+  notificationRoutes(routes, deps);
 
   app.use(routes.router);
   const document = openApiDocument(registry);

@@ -1,0 +1,82 @@
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { loadChannelConfig } from '../../src/channels/config';
+import { createChannelRegistry } from '../../src/channels/registry';
+import { createLogger } from '../../src/logger';
+import { createProductWorker } from '../../src/temporal/worker';
+import { startTestApi, type TestApi } from '../support/api';
+import { startSmtpServer, type SmtpTestServer } from '../support/channel-servers';
+import { workflowBundle } from '../support/temporal';
+
+/**
+ * The whole chain on real servers: HTTP API -> Temporal (CLI dev server) -> worker -> activity ->
+ * PostgreSQL and an SMTP server, then back out through the API and Temporal's visibility.
+ */
+describe('end to end: API -> Temporal -> worker -> activities -> Postgres + SMTP', () => {
+  let api: TestApi;
+  let smtp: SmtpTestServer;
+  let connection: NativeConnection;
+  let worker: Worker;
+  let running: Promise<void>;
+
+  beforeAll(async () => {
+    api = await startTestApi();
+    smtp = await startSmtpServer();
+    connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
+    const logger = createLogger('silent');
+    worker = await createProductWorker({
+      connection,
+      namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: api.taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: createActivities({ pool: api.pool, logger, channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger) }),
+    });
+    running = worker.run();
+  });
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await connection?.close();
+    await smtp?.close();
+    await api?.close();
+  });
+
+  it('sends an email notification requested over HTTP and reports it through the API and Temporal', async () => {
+    const company = await api.company();
+    const branch = await api.request('POST', '/v1/branches', { key: company.admin, body: { name: 'Centro', timeZone: 'Europe/Madrid' } });
+    const customer = await api.request('POST', '/v1/customers', {
+      key: company.admin,
+      body: { name: 'Lucía', email: 'lucia@example.test', timeZone: 'Europe/Madrid', homeBranchId: branch.body.id },
+    });
+    expect(customer.status).toBe(201);
+
+    const sent = await api.request('POST', '/v1/notifications', {
+      key: company.agent,
+      body: { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.body.id }, data: { amount: '25.00 EUR' } },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.body.notification.id as string;
+    expect(sent.body.notification.workflowId).toBe(`notification-${id}`);
+
+    // The workflow's result is the end of the chain; then the API shows what Postgres recorded.
+    await api.temporal.workflow.getHandle(`notification-${id}`).result();
+    const read = await api.request('GET', `/v1/notifications/${id}`, { key: company.agent });
+    expect(read.body.status).toBe('delivered');
+    expect(read.body.attempts).toEqual([expect.objectContaining({ attemptNumber: 1, channel: 'email', status: 'sent', isFallback: false })]);
+    expect(smtp.messages.filter((m) => m.to.includes('lucia@example.test'))).toHaveLength(1);
+
+    // Another company sees nothing of it.
+    const other = await api.company();
+    expect((await api.request('GET', `/v1/notifications/${id}`, { key: other.agent })).status).toBe(404);
+
+    // The run is findable by its search attributes (visibility is eventually consistent).
+    const query = `CompanyId = '${company.id}' AND NotificationEventType = 'payment_received'`;
+    let found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      for await (const wf of api.temporal.workflow.list({ query })) found.push(wf.workflowId);
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(found).toEqual([`notification-${id}`]);
+  });
+});
