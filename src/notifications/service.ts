@@ -142,8 +142,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     return { status, reason, channel, waitingFor, waitingUntil, cancelRequested };
   }
 
-  /** The notification with every attempt, the resolved settings with their provenance, and its live state while it runs. */
-  async function getNotification(companyId: string, id: string): Promise<NotificationView> {
+  /**
+   * The notification with every attempt, the resolved settings with their provenance, and, while
+   * it runs, the workflow's live state (a query; `{ live: false }` skips it).
+   */
+  async function getNotification(companyId: string, id: string, options: { live?: boolean } = {}): Promise<NotificationView> {
     if (!UUID.test(id)) throw new NotFoundError('notification', id);
     const { rows } = await pool.query(
       `SELECT id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
@@ -171,7 +174,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       completedAt: iso(r.completed_at),
       resolvedConfig: r.resolved_config,
       attempts: attempts.rows.map(toAttemptView),
-      live: isFinalStatus(r.status) ? null : await liveState(r.workflow_id),
+      live: isFinalStatus(r.status) || options.live === false ? null : await liveState(r.workflow_id),
     };
   }
 
@@ -249,8 +252,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         throw new UnavailableError(`Temporal did not start the notification workflow: ${(error as Error).message}`);
       }
     });
-    if (replayOf) return { created: false, notification: await getNotification(companyId, replayOf) };
-    return { created: true, notification: await getNotification(companyId, id!) };
+    // The reply is the row as written; no query to the just-started workflow (it would cost a
+    // workflow task per request and add latency under load).
+    if (replayOf) return { created: false, notification: await getNotification(companyId, replayOf, { live: false }) };
+    return { created: true, notification: await getNotification(companyId, id!, { live: false }) };
   }
 
   /**

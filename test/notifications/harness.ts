@@ -63,6 +63,8 @@ export interface NotificationRig {
   worker: Worker;
   taskQueue: string;
   service: NotificationService;
+  /** How many times each activity ran (executions, retries included) on this worker. */
+  calls: Record<string, number>;
   /** Stops the worker (graceful shutdown) and waits for it. */
   stop(): Promise<void>;
 }
@@ -79,11 +81,22 @@ export async function startRig(options: {
   maxCachedWorkflows?: number;
 }): Promise<NotificationRig> {
   const taskQueue = options.taskQueue ?? uniqueTaskQueue('notify');
+  const calls: Record<string, number> = {};
+  // The real activities, counted (a spy, not a stand-in).
+  const activities = Object.fromEntries(
+    Object.entries(createActivities({ pool: options.pool, logger, channels: options.channels })).map(([name, fn]) => [
+      name,
+      (...args: unknown[]) => {
+        calls[name] = (calls[name] ?? 0) + 1;
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      },
+    ]),
+  );
   const worker = await createProductWorker({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue,
-    activities: createActivities({ pool: options.pool, logger, channels: options.channels }),
+    activities,
     workflowBundle: await workflowBundle(),
     shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
     maxCachedWorkflows: options.maxCachedWorkflows,
@@ -94,6 +107,7 @@ export async function startRig(options: {
     worker,
     taskQueue,
     service,
+    calls,
     stop: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;

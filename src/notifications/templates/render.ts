@@ -51,7 +51,12 @@ export function assertTemplateSyntax(source: string): void {
   }
 }
 
-const firstLine = (message: string) => message.replace(/\s+/g, ' ').trim().slice(0, 300);
+const firstLine = (message: string) =>
+  message
+    .replace(/ in \[object Object\]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300);
 
 function renderOne(what: string, source: string, vars: TemplateVariables): string {
   try {
