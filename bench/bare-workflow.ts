@@ -1,0 +1,12 @@
+import { proxyActivities } from '@temporalio/workflow';
+
+/** The floor for comparison: one workflow, one activity that sends the same email with plain nodemailer. */
+export interface BareActivities {
+  sendPlainEmail(to: string, subject: string, text: string): Promise<void>;
+}
+
+const { sendPlainEmail } = proxyActivities<BareActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
+
+export async function bareEmailWorkflow(to: string, subject: string, text: string): Promise<void> {
+  await sendPlainEmail(to, subject, text);
+}
