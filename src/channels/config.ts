@@ -41,7 +41,9 @@ export type ChannelConfig = z.infer<typeof channelConfigSchema>;
 export class ChannelConfigError extends Error {}
 
 export function loadChannelConfig(env: NodeJS.ProcessEnv = process.env): ChannelConfig {
-  const parsed = channelConfigSchema.safeParse(env);
+  // An empty variable (VAR= in a compose file or .env) means "not set": take the default.
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = channelConfigSchema.safeParse(set);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ChannelConfigError(`invalid channel configuration: ${problems}`);

@@ -212,5 +212,7 @@ describe('provider registry and channel configuration', () => {
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['CHANNEL_TIMEOUT_MS', 'SMTP_URL', 'TWILIO_SMS_FROM']);
     expect(() => cfg({ VAPID_PUBLIC_KEY: 'only-one' })).toThrow(/VAPID_PRIVATE_KEY: set both/);
     expect(() => cfg({ SMTP_URL: 'nope' })).toThrow(/SMTP_URL/);
+    // Empty variables (VAR= in compose files) take the defaults instead of failing validation.
+    expect(cfg({ TWILIO_AUTH_TOKEN: '', TWILIO_SMS_FROM: ' ', SMTP_BACKUP_URL: '' })).toMatchObject({ TWILIO_AUTH_TOKEN: 'local-token', TWILIO_SMS_FROM: '+15005550006' });
   });
 });
