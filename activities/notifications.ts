@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
 import { ProviderError, type PushSubscriptionJSON } from '../src/channels/types';
 import { withTransaction } from '../src/db/transaction';
+import { DomainError } from '../src/errors';
 import type { Channel, NotificationEventType } from '../src/domain/notification-events';
 import type { NotifiableType, NotificationSettings, RateLimit } from '../src/domain/notification-settings';
 import { isFinalStatus, type NotificationFinalStatus } from '../src/messages/notification';
 import { addressFor, resolveForNotifiable } from '../src/notifications/repository';
+import { createNotificationService } from '../src/notifications/service';
 import { renderNotification, TemplateError, type RenderedMessage, type TemplateVariables } from '../src/notifications/templates/render';
 
 /**
@@ -20,6 +22,8 @@ export interface NotificationActivityDeps {
   pool: Pool;
   logger: Logger;
   channels: ChannelRegistry;
+  /** Task queue of the notification workflows that requestNotification starts (default: the calling activity's). */
+  taskQueue?: string;
 }
 
 export interface Address {
@@ -264,6 +268,35 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         }
       });
       return outcome;
+    },
+
+    /**
+     * Sends a notification from another workflow (e.g. a callback escalation), through the same
+     * service as the API: row + notification workflow as one outcome. Idempotent across retries:
+     * the key defaults to the calling workflow and activity ids. Business errors (unknown
+     * notifiable, invalid input, key reused) are not retried.
+     */
+    async requestNotification(input: {
+      companyId: string;
+      eventType: NotificationEventType;
+      notifiable: { type: NotifiableType; id: string };
+      data?: Record<string, unknown>;
+      idempotencyKey?: string;
+    }): Promise<{ notificationId: string; created: boolean }> {
+      const ctx = Context.current();
+      const service = createNotificationService({ pool, client: ctx.client, taskQueue: deps.taskQueue ?? ctx.info.taskQueue, logger: log });
+      const key = input.idempotencyKey ?? `activity:${ctx.info.workflowExecution?.workflowId ?? "standalone"}:${ctx.info.activityId}`;
+      try {
+        const { created, notification } = await service.sendNotification(
+          input.companyId,
+          { eventType: input.eventType, notifiable: input.notifiable, data: input.data ?? {} },
+          key,
+        );
+        return { notificationId: notification.id, created };
+      } catch (error) {
+        if (error instanceof DomainError && error.code !== 'unavailable') throw ApplicationFailure.nonRetryable(error.message, error.name, error.details);
+        throw error;
+      }
     },
 
     /** Shows a wait (for a retry or the send window) on the row; the workflow holds the timer. */

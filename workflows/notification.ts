@@ -25,7 +25,7 @@ import {
   type NotificationStatus,
   type NotificationWorkflowInput,
 } from '../src/messages/notification';
-import { NotificationChannel, NotificationStatus as NotificationStatusKey } from '../src/temporal/search-attribute-keys';
+import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus as NotificationStatusKey } from '../src/temporal/search-attribute-keys';
 
 // Database bookkeeping and rendering are short, idempotent and local to the worker: local
 // activities, so they run inside the workflow task instead of a round trip through the server
@@ -131,6 +131,11 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
   };
 
   async function run(): Promise<NotificationResult> {
+    // Also set at start by the service; repeated here so every run carries them, however started.
+    upsertSearchAttributes([
+      { key: CompanyId, value: input.companyId },
+      { key: NotificationEventType, value: input.eventType },
+    ]);
     const prepared = await bookkeeping.prepareNotification({ notificationId: input.notificationId, companyId: input.companyId });
     if (prepared.kind === 'missing') return end('failed', prepared.reason);
     if (prepared.kind === 'final') return end(prepared.status, prepared.reason);

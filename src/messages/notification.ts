@@ -63,3 +63,6 @@ export interface CancelNotificationRequest {
 export const cancelNotificationUpdate = defineUpdate<{ status: NotificationFinalStatus; reason: string | null }, [CancelNotificationRequest]>(
   'cancelNotification',
 );
+
+/** Error types of the requestNotification activity that a caller should list as non-retryable. */
+export const REQUEST_NOTIFICATION_NON_RETRYABLE = ['ValidationError', 'NotFoundError', 'ConflictError'];

@@ -337,6 +337,10 @@ describe('notification workflow (time-skipping server)', () => {
         expect(await attemptsOf(pool, id)).toHaveLength(0);
         await db.query(outcome);
         const result = await handle.result();
+        // Started here without search attributes: the workflow sets its own.
+        const described = await handle.describe();
+        expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
+        expect(described.typedSearchAttributes.get(NotificationEventType)).toBe('payment_received');
         if (outcome === 'COMMIT') {
           expect(result.status).toBe('delivered');
           expect(mailsTo(address)).toBe(mails + 1);

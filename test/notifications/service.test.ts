@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../../src/errors';
 import { createNotificationService } from '../../src/notifications/service';
 import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus } from '../../src/temporal/search-attribute-keys';
@@ -165,5 +167,26 @@ describe('notification service (Temporal dev server)', () => {
     });
     await expect(rig.service.notificationAnalytics(a.companyId, { from: '2026-03-02T00:00:00Z', to: '2026-03-01T00:00:00Z' })).rejects.toBeInstanceOf(ValidationError);
     expect((await rig.service.notificationAnalytics(a.companyId)).rows).toEqual([]); // default: the last 7 days
+  });
+
+  it('another workflow sends a notification through the requestNotification activity, once across retries', async () => {
+    const { requestNotification } = createActivities({ pool, logger, channels: testChannels(servers) });
+    const activityEnv = () =>
+      new MockActivityEnvironment(
+        { taskQueue: rig.taskQueue, activityId: '3', workflowExecution: { workflowId: `callback-${randomUUID().slice(0, 8)}`, runId: 'r1' } },
+        { client: env.client },
+      );
+    const callback = activityEnv();
+    const input = { companyId: org.companyId, eventType: 'callback_escalated' as const, notifiable: { type: 'staff' as const, id: org.managerId }, data: { reason: 'sla_breach' } };
+    const first = (await callback.run(requestNotification, input)) as { notificationId: string; created: boolean };
+    const retried = await callback.run(requestNotification, input); // same workflow and activity id: a retry
+    expect(first.created).toBe(true);
+    expect(retried).toEqual({ notificationId: first.notificationId, created: false });
+    expect(await resultOf(env.client, first.notificationId)).toMatchObject({ status: 'delivered' });
+    const error = await activityEnv()
+      .run(requestNotification, { ...input, notifiable: { type: 'staff' as const, id: other.managerId } })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ nonRetryable: true, type: 'NotFoundError' });
   });
 });
