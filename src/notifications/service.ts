@@ -121,22 +121,15 @@ export function toConfigView(r: Record<string, any>): NotificationConfigView {
   };
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.catch(() => null),
-    new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 export function createNotificationService(deps: NotificationServiceDeps) {
   const { pool, client: temporal, taskQueue } = deps;
   const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
 
   async function liveState(workflowId: string): Promise<NotificationView['live']> {
-    const state = await withTimeout<NotificationLiveState>(temporal.workflow.getHandle(workflowId).query(notificationStateQuery), liveTimeout);
+    // The deadline cancels the gRPC call itself (no query left dangling when no worker answers).
+    const state = await temporal
+      .withDeadline(Date.now() + liveTimeout, () => temporal.workflow.getHandle(workflowId).query(notificationStateQuery))
+      .catch((): NotificationLiveState | null => null);
     if (!state) return null;
     const { status, reason, channel, waitingFor, waitingUntil, cancelRequested } = state;
     return { status, reason, channel, waitingFor, waitingUntil, cancelRequested };
