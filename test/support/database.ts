@@ -20,7 +20,9 @@ export function testPool(): Pool {
 export async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL ?? withDatabase(testDatabaseUrl(), 'postgres');
   const name = `scratch_${randomUUID().replace(/-/g, '')}`;
-  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+  // template0: nobody connects to it, so parallel test files can copy it at the same time
+  // (copying template1 fails while another session uses it).
+  await adminQuery(adminUrl, `CREATE DATABASE ${name} TEMPLATE template0`);
   return {
     url: withDatabase(adminUrl, name),
     drop: () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
