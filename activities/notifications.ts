@@ -18,6 +18,9 @@ import { renderNotification, TemplateError, type RenderedMessage, type TemplateV
  * crash finds what the first one wrote (attempt rows are keyed `<notification>:<attempt>:<provider>`
  * and inserted ON CONFLICT DO NOTHING) instead of writing or sending again.
  */
+
+/** How often a send in progress heartbeats (the workflow's heartbeat timeout is a few times this). */
+const HEARTBEAT_INTERVAL_MS = 1_000;
 export interface NotificationActivityDeps {
   pool: Pool;
   logger: Logger;
@@ -228,6 +231,9 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       const started = performance.now();
       let outcome: AttemptOutcome;
       let ambiguous = false;
+      // Heartbeats while the provider call runs: a worker that dies mid-send is noticed within the
+      // heartbeat timeout (not the minute-long start-to-close), and cancellation reaches the send.
+      const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS);
       try {
         const result = await provider.send(
           { channel: input.channel, to: address.to, push: address.push, subject: input.message.subject, body: input.message.body, idempotencyKey: key },
@@ -239,6 +245,8 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         if (!(error instanceof ProviderError)) throw error;
         ambiguous = error.ambiguous;
         outcome = { status: 'failed', errorKind: error.kind, error: error.message };
+      } finally {
+        clearInterval(heartbeat);
       }
       const latencyMs = Math.round(performance.now() - started);
       if (outcome.status === 'sent') outcome.latencyMs = latencyMs;

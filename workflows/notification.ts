@@ -48,6 +48,8 @@ const rendering = proxyLocalActivities<NotificationActivities>({
 // a retried execution finds its attempt row instead of sending again.
 const delivery = proxyActivities<NotificationActivities>({
   startToCloseTimeout: '1m',
+  // The send heartbeats every second: a killed worker's attempt is retried elsewhere within seconds.
+  heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 },
 });
 
