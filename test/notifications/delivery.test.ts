@@ -6,6 +6,7 @@ import { CompanyId, NotificationChannel, NotificationEventType, NotificationStat
 import { testPool } from '../support/database';
 import { createOrganisation, pushSubscription, type Organisation } from '../support/fixtures';
 import { Worker } from '@temporalio/worker';
+import { saveHistories } from '../workflows/recorded-histories';
 import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
 import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers, type NotificationRig } from './harness';
 
@@ -363,5 +364,8 @@ describe('notification workflow (time-skipping server)', () => {
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
       expect(result.error).toBeUndefined();
     }
+    // UPDATE_HISTORIES=1 refreshes the recorded histories that test/workflows/replay.test.ts replays
+    // against every later version of the workflow code (like jest -u for snapshots).
+    if (process.env.UPDATE_HISTORIES === '1') saveHistories('notification', histories);
   });
 });

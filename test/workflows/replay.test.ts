@@ -1,0 +1,20 @@
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../support/temporal';
+import { loadHistories } from './recorded-histories';
+
+/**
+ * Determinism guard: histories recorded from earlier runs (test/workflows/histories, refreshed
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery`) must replay with the current
+ * workflow code. A change that would break running workflows fails here: use patched() instead.
+ */
+describe('recorded workflow histories replay with the current code', () => {
+  it('replays every recorded history without nondeterminism', async () => {
+    const histories = loadHistories();
+    expect(histories.length).toBeGreaterThanOrEqual(10);
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
