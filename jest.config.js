@@ -10,5 +10,6 @@ module.exports = {
   // Two cores: two workers; each file owns its tenants, task queues and time-skipping server.
   maxWorkers: 2,
   testTimeout: 60_000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   slowTestThreshold: 20,
 };
