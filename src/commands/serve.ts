@@ -6,9 +6,11 @@ import { createPool } from '../db/pool';
 import { logger as rootLogger } from '../logger';
 import { startApi, type RunningApi } from '../runtime/api-process';
 import { resolveDependencies } from '../runtime/dependencies';
+import { startDevSinks } from '../runtime/dev-sinks';
 import { startWorker, type RunningWorker } from '../runtime/worker-process';
 import { connectTemporalClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/search-attributes';
+import { installSdkRuntime } from '../temporal/sdk-logger';
 
 export type Role = 'all' | 'worker' | 'api';
 
@@ -25,11 +27,14 @@ export async function serveCommand(role: Role): Promise<number> {
   if (role === 'all' && !config.PLATFORM_ADMIN_TOKEN) {
     config = { ...config, PLATFORM_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
   }
+  // Before anything creates the SDK runtime (the dev server launcher does): SDK logs go to pino.
+  installSdkRuntime(logger);
   const deps = await resolveDependencies(config, logger, { embedded: role === 'all' });
   const pool = createPool(deps.databaseUrl, { max: config.DATABASE_POOL_SIZE });
   const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);
   let worker: RunningWorker | undefined;
   let api: RunningApi | undefined;
+  const sinks = role === 'all' ? await startDevSinks(logger) : [];
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) =>
@@ -39,6 +44,7 @@ export async function serveCommand(role: Role): Promise<number> {
       await worker?.shutdown();
       await temporal.close();
       await pool.end();
+      for (const sink of sinks) await sink.close();
       await deps.stop();
       logger.info('stopped');
     })());
@@ -58,7 +64,7 @@ export async function serveCommand(role: Role): Promise<number> {
     return 1;
   }
 
-  if (role === 'all') printBanner(config, api!.url, deps.temporalUiUrl, deps.databaseUrl, deps.temporalAddress);
+  if (role === 'all') printBanner(config, api!.url, deps.temporalUiUrl, deps.databaseUrl, deps.temporalAddress, sinks.map((s) => s.url));
   // A worker that stops on its own (fatal error) takes the process down with it, cleanly.
   worker?.done.then(
     () => stop('worker-stopped'),
@@ -75,7 +81,7 @@ export async function serveCommand(role: Role): Promise<number> {
   return 0;
 }
 
-function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, databaseUrl: string, temporalAddress: string) {
+function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, databaseUrl: string, temporalAddress: string, sinks: string[]) {
   const lines = [
     '',
     'Appointment orchestrator is running',
@@ -83,6 +89,7 @@ function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, 
     `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
     `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`,
     `  Task queue     ${config.TEMPORAL_TASK_QUEUE}`,
+    ...(sinks.length ? [`  Dev sinks      ${sinks.join(', ')}   (messages are logged; set SMTP_URL / TWILIO_BASE_URL for real providers)`] : []),
     '',
     'Create a company and its first admin API key:',
     `  curl -s -X POST ${apiUrl}/v1/companies -H 'Authorization: Bearer ${config.PLATFORM_ADMIN_TOKEN}' \\`,

@@ -23,9 +23,16 @@ export function pinoSdkLogger(logger: Logger): SdkLogger {
 }
 
 let installed = false;
-/** Installs the SDK runtime once per process, logging through pino. */
+/**
+ * Installs the SDK runtime once per process, logging through pino. Must run before anything
+ * creates the runtime (a worker, a NativeConnection, @temporalio/testing); later calls are no-ops.
+ */
 export function installSdkRuntime(logger: Logger): void {
   if (installed) return;
-  Runtime.install({ logger: pinoSdkLogger(logger) });
   installed = true;
+  try {
+    Runtime.install({ logger: pinoSdkLogger(logger) });
+  } catch (error) {
+    logger.warn({ err: error }, 'the Temporal SDK runtime already existed; its logs keep their default destination');
+  }
 }
