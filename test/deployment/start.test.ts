@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from '../../src/dev/free-port';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TOKEN = 'start-test-token';
+
+/**
+ * `npm start`'s all-in-one mode as a user runs it: its own PostgreSQL and Temporal dev server
+ * (Web UI, SQLite file), migrations, worker, API and local channel sinks; a notification goes
+ * end to end; SIGTERM stops everything; a second start on the same data finds the first run's
+ * notification and its workflow again.
+ */
+describe('npm start (all-in-one)', () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-start-'));
+    fs.chmodSync(dataDir, 0o755);
+    env = {
+      DATA_DIR: dataDir,
+      PORT: String(await freePort()),
+      EMBEDDED_POSTGRES_PORT: String(await freePort()),
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      PLATFORM_ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'info',
+    };
+  });
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function start(): Promise<void> {
+    output = '';
+    const { DATABASE_URL: _d, TEMPORAL_ADDRESS: _t, SMTP_URL: _s, TWILIO_BASE_URL: _w, ...inherited } = process.env;
+    child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts', 'start'], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => (output += d));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (output.includes('Appointment orchestrator is running')) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 100);
+      child!.once('exit', (code) => {
+        clearInterval(timer);
+        reject(new Error(`npm start exited (${code}):\n${output.slice(-3000)}`));
+      });
+    });
+  }
+
+  async function stop(): Promise<number | null> {
+    const c = child!;
+    const exited = new Promise<number | null>((resolve) => c.once('exit', resolve));
+    c.kill('SIGTERM');
+    return exited;
+  }
+
+  const api = async (method: string, p: string, key: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${env.PORT}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  it('runs the whole service, delivers a notification, stops cleanly and keeps its data across a restart', async () => {
+    await start();
+    expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
+    expect((await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).status).toBe(200);
+
+    const company = await api('POST', '/v1/companies', TOKEN, { name: 'Start Salon' });
+    const key = company.body.apiKey.key;
+    const customer = await api('POST', '/v1/customers', key, { name: 'Lucía', email: 'lucia@example.test' });
+    const sent = await api('POST', '/v1/notifications', key, { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.body.id }, data: {} });
+    expect(sent.status).toBe(202);
+    const id = sent.body.notification.id;
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'delivered'; i++) {
+      status = (await api('GET', `/v1/notifications/${id}`, key)).body.status;
+      if (status !== 'delivered') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe('delivered');
+    expect(output).toMatch(/"to":\["lucia@example.test"\].*email delivered to the local dev inbox/);
+    expect(await stop()).toBe(0);
+    expect(output).toContain('"msg":"stopped"');
+
+    // Same DATA_DIR: PostgreSQL and the Temporal dev server's SQLite file both kept the first run.
+    await start();
+    expect((await api('GET', `/v1/notifications/${id}`, key)).body.status).toBe('delivered');
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
+    try {
+      const described = await connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: `notification-${id}` } });
+      expect(described.workflowExecutionInfo?.type?.name).toBe('notificationWorkflow');
+    } finally {
+      await connection.close();
+    }
+    expect(await stop()).toBe(0);
+  }, 120_000);
+});
