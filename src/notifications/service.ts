@@ -43,6 +43,8 @@ export interface NotificationServiceDeps {
   logger?: Logger;
   /** How long getNotification waits for the running workflow's live state (default 1.5 s). */
   liveStateTimeoutMs?: number;
+  /** How long sendNotification waits for Temporal to start the workflow before answering 503 (default 5 s). */
+  startTimeoutMs?: number;
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
@@ -124,6 +126,7 @@ export function toConfigView(r: Record<string, any>): NotificationConfigView {
 export function createNotificationService(deps: NotificationServiceDeps) {
   const { pool, client: temporal, taskQueue } = deps;
   const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
+  const startTimeoutMs = deps.startTimeoutMs ?? 5_000;
 
   async function liveState(workflowId: string): Promise<NotificationView['live']> {
     // The deadline cancels the gRPC call itself (no query left dangling when no worker answers).
@@ -228,7 +231,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       }
       const args: NotificationWorkflowInput = { notificationId: id, companyId, eventType: parsed.eventType };
       try {
-        await temporal.workflow.start<typeof notificationWorkflow>('notificationWorkflow', {
+        // Bounded: during a Temporal outage the caller gets a prompt 503, not the SDK's long retry.
+        // (Should the start succeed after the deadline, the rolled-back row makes that workflow
+        // end without sending: see prepareNotification.)
+        await temporal.withDeadline(Date.now() + startTimeoutMs, () =>
+          temporal.workflow.start<typeof notificationWorkflow>('notificationWorkflow', {
           workflowId,
           taskQueue,
           args: [args],
@@ -239,7 +246,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
             { key: NotificationEventType, value: parsed.eventType },
             { key: NotificationStatus, value: 'pending' },
           ],
-        });
+          }),
+        );
       } catch (error) {
         deps.logger?.error({ err: error, notificationId: id }, 'starting the notification workflow failed; rolling back');
         throw new UnavailableError(`Temporal did not start the notification workflow: ${(error as Error).message}`);
