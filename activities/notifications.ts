@@ -108,8 +108,20 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
           status, error, error_kind, idempotency_key, completed_at, latency_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11, $12, now(), 0)
        ON CONFLICT (idempotency_key) DO NOTHING`,
-      [input.companyId, input.notificationId, input.configId, input.eventType, input.channel, provider, recipient, input.attempt, input.isFallback,
-        error, errorKind, attemptKey(input.notificationId, input.attempt, provider)],
+      [
+        input.companyId,
+        input.notificationId,
+        input.configId,
+        input.eventType,
+        input.channel,
+        provider,
+        recipient,
+        input.attempt,
+        input.isFallback,
+        error,
+        errorKind,
+        attemptKey(input.notificationId, input.attempt, provider),
+      ],
     );
   }
 
@@ -134,7 +146,10 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         const found = await resolveForNotifiable(db, input.companyId, row.event_type, notifiable);
         if (!found) return { kind: 'invalid', reason: `${notifiable.type} ${notifiable.id} no longer exists` };
         const { context, mapping, resolved } = found;
-        await db.query(`UPDATE notifications SET resolved_config = $2, updated_at = now() WHERE id = $1`, [input.notificationId, JSON.stringify(resolved)]);
+        await db.query(`UPDATE notifications SET resolved_config = $2, updated_at = now() WHERE id = $1`, [
+          input.notificationId,
+          JSON.stringify(resolved),
+        ]);
         const addresses = Object.fromEntries(
           (['email', 'sms', 'whatsapp', 'push'] as const).map((c) => [c, addressFor(c, context.recipient)]),
         ) as Record<Channel, Address | null>;
@@ -172,7 +187,9 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       const key = attemptKey(input.notificationId, input.attempt, input.provider);
       const provider = channels.get(input.provider);
       if (!input.address || !provider || provider.channel !== input.channel) {
-        const error = !input.address ? `the recipient has no ${input.channel} address` : `no provider ${input.provider} for ${input.channel}`;
+        const error = !input.address
+          ? `the recipient has no ${input.channel} address`
+          : `no provider ${input.provider} for ${input.channel}`;
         await recordFailedAttempt(input, input.provider, input.address?.to ?? NONE, 'permanent', error);
         return { status: 'failed', errorKind: 'permanent', error };
       }
@@ -181,7 +198,9 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       const reserved = await withTransaction(pool, async (db) => {
         if (input.rateLimit) {
           // Serialises check-and-insert per recipient and channel: two concurrent sends cannot both pass.
-          await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`rate:${input.companyId}:${input.channel}:${address.to}`]);
+          await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+            `rate:${input.companyId}:${input.channel}:${address.to}`,
+          ]);
         }
         const existing = await db.query(
           `SELECT id, status, error, error_kind, provider_message_id, latency_ms FROM notification_deliveries WHERE idempotency_key = $1`,
@@ -203,7 +222,18 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (idempotency_key) DO NOTHING
            RETURNING id, status`,
-          [input.companyId, input.notificationId, input.configId, input.eventType, input.channel, input.provider, address.to, input.attempt, input.isFallback, key],
+          [
+            input.companyId,
+            input.notificationId,
+            input.configId,
+            input.eventType,
+            input.channel,
+            input.provider,
+            address.to,
+            input.attempt,
+            input.isFallback,
+            key,
+          ],
         );
         await db.query(
           `UPDATE notifications SET status = 'sending', status_reason = NULL, updated_at = now()
@@ -215,7 +245,10 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
 
       if (reserved.kind === 'limited') {
         const limit = input.rateLimit!;
-        return { status: 'rate_limited', error: `rate limit reached: ${reserved.n} of ${limit.count} ${input.channel} messages in ${limit.windowSeconds}s to this recipient` };
+        return {
+          status: 'rate_limited',
+          error: `rate limit reached: ${reserved.n} of ${limit.count} ${input.channel} messages in ${limit.windowSeconds}s to this recipient`,
+        };
       }
       const row = reserved.row;
       if (row.status === 'sent') return { status: 'sent', providerMessageId: row.provider_message_id, latencyMs: row.latency_ms };
@@ -236,7 +269,14 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS);
       try {
         const result = await provider.send(
-          { channel: input.channel, to: address.to, push: address.push, subject: input.message.subject, body: input.message.body, idempotencyKey: key },
+          {
+            channel: input.channel,
+            to: address.to,
+            push: address.push,
+            subject: input.message.subject,
+            body: input.message.body,
+            idempotencyKey: key,
+          },
           ctx.cancellationSignal,
         );
         outcome = { status: 'sent', providerMessageId: result.providerMessageId, latencyMs: null };
@@ -293,7 +333,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     }): Promise<{ notificationId: string; created: boolean }> {
       const ctx = Context.current();
       const service = createNotificationService({ pool, client: ctx.client, taskQueue: deps.taskQueue ?? ctx.info.taskQueue, logger: log });
-      const key = input.idempotencyKey ?? `activity:${ctx.info.workflowExecution?.workflowId ?? "standalone"}:${ctx.info.activityId}`;
+      const key = input.idempotencyKey ?? `activity:${ctx.info.workflowExecution?.workflowId ?? 'standalone'}:${ctx.info.activityId}`;
       try {
         const { created, notification } = await service.sendNotification(
           input.companyId,
@@ -302,7 +342,8 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         );
         return { notificationId: notification.id, created };
       } catch (error) {
-        if (error instanceof DomainError && error.code !== 'unavailable') throw ApplicationFailure.nonRetryable(error.message, error.name, error.details);
+        if (error instanceof DomainError && error.code !== 'unavailable')
+          throw ApplicationFailure.nonRetryable(error.message, error.name, error.details);
         throw error;
       }
     },
@@ -317,7 +358,11 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     },
 
     /** Writes the final status (failed, suppressed, cancelled) with its reason. Idempotent: a final row stays as it is. */
-    async completeNotification(input: { notificationId: string; status: Exclude<NotificationFinalStatus, 'delivered'>; reason: string }): Promise<void> {
+    async completeNotification(input: {
+      notificationId: string;
+      status: Exclude<NotificationFinalStatus, 'delivered'>;
+      reason: string;
+    }): Promise<void> {
       await withTransaction(pool, async (db) => {
         // An attempt whose activity gave up without an outcome: say so rather than leave it 'sending'.
         await db.query(

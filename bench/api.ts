@@ -75,7 +75,11 @@ async function main() {
     await new Promise((r) => server.once('listening', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const json = (method: string, p: string, key: string, body?: unknown) =>
-      fetch(base + p, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      fetch(base + p, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
 
     const company = (await (await json('POST', '/v1/companies', TOKEN, { name: 'Bench' })).json()) as { apiKey: { key: string } };
     const key = company.apiKey.key as string;
@@ -93,7 +97,9 @@ async function main() {
 
     const floor = results[0].rate;
     console.log(`\nAPI benchmark (loopback, one process, N=${N} per case, concurrency ${CONCURRENCY}, ${os.cpus().length} cores)`);
-    console.log(`  ${'case'.padEnd(22)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'vs /health'.padStart(11)} failures`);
+    console.log(
+      `  ${'case'.padEnd(22)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'vs /health'.padStart(11)} failures`,
+    );
     for (const r of results) {
       console.log(
         `  ${r.label.padEnd(22)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p95.toFixed(1).padStart(8)} ${(r.rate / floor).toFixed(2).padStart(11)} ${r.failures}`,

@@ -74,7 +74,12 @@ async function main(): Promise<void> {
       startTemporalDevServer({ namespace: 'default' }),
       startSmtpServer(),
     ]);
-    cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }), () => pg.stop(), () => temporal.stop(), () => smtp.close());
+    cleanups.push(
+      () => fs.rmSync(dataDir, { recursive: true, force: true }),
+      () => pg.stop(),
+      () => temporal.stop(),
+      () => smtp.close(),
+    );
     await migrate({ databaseUrl: pg.databaseUrl });
     const pool = createPool(pg.databaseUrl, { max: 40 });
     cleanups.push(() => pool.end());
@@ -87,7 +92,15 @@ async function main(): Promise<void> {
     function startWorkerProcess(kind: 'product' | 'bare', queue: string) {
       const child: ChildProcess = fork(path.join(__dirname, 'notification-worker.ts'), [], {
         execArgv: ['-r', '@swc-node/register'],
-        env: { ...process.env, WORKER_KIND: kind, DATABASE_URL: pg.databaseUrl, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: queue, SMTP_URL: smtp.url, LOG_LEVEL: 'error' },
+        env: {
+          ...process.env,
+          WORKER_KIND: kind,
+          DATABASE_URL: pg.databaseUrl,
+          TEMPORAL_ADDRESS: temporal.address,
+          TASK_QUEUE: queue,
+          SMTP_URL: smtp.url,
+          LOG_LEVEL: 'error',
+        },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       cleanups.push(() => child.kill('SIGKILL'));
@@ -106,10 +119,15 @@ async function main(): Promise<void> {
     const bareWorker = startWorkerProcess('bare', `${taskQueue}-bare`);
     await Promise.all([worker.waitFor('ready'), bareWorker.waitFor('ready')]);
 
-    const { rows: [company] } = await pool.query(`INSERT INTO companies (name) VALUES ('Bench salon') RETURNING id`);
-    const { rows: [customer] } = await pool.query(`INSERT INTO customers (company_id, name, email) VALUES ($1, 'Bench customer', 'bench@example.test') RETURNING id`, [
-      company.id,
-    ]);
+    const {
+      rows: [company],
+    } = await pool.query(`INSERT INTO companies (name) VALUES ('Bench salon') RETURNING id`);
+    const {
+      rows: [customer],
+    } = await pool.query(
+      `INSERT INTO customers (company_id, name, email) VALUES ($1, 'Bench customer', 'bench@example.test') RETURNING id`,
+      [company.id],
+    );
     const service = createNotificationService({ pool, client: client.client, taskQueue });
     const request = { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.id }, data: { amount: '25 EUR' } };
 
@@ -120,7 +138,10 @@ async function main(): Promise<void> {
         ids.push((await service.sendNotification(company.id, request)).notification.id);
       });
       for (;;) {
-        const { rows } = await pool.query(`SELECT count(*) FILTER (WHERE status = 'delivered')::int AS ok, count(*) FILTER (WHERE status IN ('failed', 'suppressed', 'cancelled'))::int AS bad FROM notifications WHERE id = ANY($1)`, [ids]);
+        const { rows } = await pool.query(
+          `SELECT count(*) FILTER (WHERE status = 'delivered')::int AS ok, count(*) FILTER (WHERE status IN ('failed', 'suppressed', 'cancelled'))::int AS bad FROM notifications WHERE id = ANY($1)`,
+          [ids],
+        );
         if (rows[0].bad > 0) throw new Error(`${rows[0].bad} notifications did not deliver`);
         if (rows[0].ok === count) break;
         await new Promise((r) => setTimeout(r, 20));
@@ -135,12 +156,16 @@ async function main(): Promise<void> {
     const before = smtp.messages.length;
     const wf = await deliverNotifications(N);
     const wfReceived = smtp.messages.length - before;
-    const { rows: [lat] } = await pool.query(
+    const {
+      rows: [lat],
+    } = await pool.query(
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95
          FROM (SELECT extract(epoch FROM completed_at - created_at) * 1000 AS ms FROM notifications WHERE id = ANY($1)) t`,
       [wf.ids],
     );
-    const { rows: [smtpLat] } = await pool.query(
+    const {
+      rows: [smtpLat],
+    } = await pool.query(
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50 FROM notification_deliveries WHERE notification_id = ANY($1)`,
       [wf.ids],
     );
@@ -167,7 +192,12 @@ async function main(): Promise<void> {
     const beforePlain = smtp.messages.length;
     const p0 = performance.now();
     await pooled(N, CONCURRENCY, async (i) => {
-      await transport.sendMail({ from: 'Appointments <notifications@localhost>', to: 'bench@example.test', subject: 'Payment received', text: `Plain message ${i}` });
+      await transport.sendMail({
+        from: 'Appointments <notifications@localhost>',
+        to: 'bench@example.test',
+        subject: 'Payment received',
+        text: `Plain message ${i}`,
+      });
     });
     const plainSeconds = (performance.now() - p0) / 1000;
     const plainReceived = smtp.messages.length - beforePlain;
@@ -193,7 +223,10 @@ async function main(): Promise<void> {
       ['plain nodemailer: messages at SMTP', `${plainReceived}`],
       ['ratio workflow / plain', `${(wfRate / plainRate).toFixed(3)} (plain is ${(plainRate / wfRate).toFixed(1)}x faster)`],
       ['ratio workflow / bare workflow', `${(wfRate / bareRate).toFixed(3)} (the product's own cost on top of Temporal's)`],
-      ['worker process peak RSS', `${mb(stopped.maxRssBytes ?? 0)} (sampled ${mb(stopped.sampledPeakRssBytes ?? 0)}); bare worker ${mb(bareStopped.maxRssBytes ?? 0)}`],
+      [
+        'worker process peak RSS',
+        `${mb(stopped.maxRssBytes ?? 0)} (sampled ${mb(stopped.sampledPeakRssBytes ?? 0)}); bare worker ${mb(bareStopped.maxRssBytes ?? 0)}`,
+      ],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log('\nNotifications benchmark (loopback; Temporal CLI dev server on SQLite; smtp-server in-process)');

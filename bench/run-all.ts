@@ -10,7 +10,10 @@ const BENCHMARKS = ['api.ts', 'notifications.ts'];
 let failed = 0;
 for (const file of BENCHMARKS) {
   console.log(`\n=== bench/${file} ===`);
-  const run = spawnSync(process.execPath, ['-r', '@swc-node/register', path.join(__dirname, file)], { stdio: 'inherit', cwd: path.resolve(__dirname, '..') });
+  const run = spawnSync(process.execPath, ['-r', '@swc-node/register', path.join(__dirname, file)], {
+    stdio: 'inherit',
+    cwd: path.resolve(__dirname, '..'),
+  });
   if (run.status !== 0) {
     console.error(`bench/${file} exited with ${run.status ?? run.signal}`);
     failed++;

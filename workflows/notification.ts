@@ -25,7 +25,12 @@ import {
   type NotificationStatus,
   type NotificationWorkflowInput,
 } from '../src/messages/notification';
-import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus as NotificationStatusKey } from '../src/temporal/search-attribute-keys';
+import {
+  CompanyId,
+  NotificationChannel,
+  NotificationEventType,
+  NotificationStatus as NotificationStatusKey,
+} from '../src/temporal/search-attribute-keys';
 
 // Database bookkeeping and rendering are short, idempotent and local to the worker: local
 // activities, so they run inside the workflow task instead of a round trip through the server
@@ -40,7 +45,13 @@ const bookkeeping = proxyLocalActivities<NotificationActivities>({
 // Rendering is pure work: a template error is a business error and never retried.
 const rendering = proxyLocalActivities<NotificationActivities>({
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['TemplateError'] },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['TemplateError'],
+  },
 });
 
 // One send. Provider refusals come back as values (the workflow's retry loop, with the configured
@@ -105,7 +116,11 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
   };
   const attemptsMade = () => new Set(state.attempts.map((a) => a.attempt)).size;
 
-  const end = (status: NotificationFinalStatus, reason: string | null, delivered: NotificationResult['delivered'] = null): NotificationResult => {
+  const end = (
+    status: NotificationFinalStatus,
+    reason: string | null,
+    delivered: NotificationResult['delivered'] = null,
+  ): NotificationResult => {
     setStatus(status, reason);
     state.waitingFor = null;
     state.waitingUntil = null;
@@ -184,7 +199,15 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
           const failure = error instanceof ActivityFailure ? error.cause : error;
           if (failure instanceof ApplicationFailure && failure.type === 'TemplateError') {
             attempt += 1;
-            state.attempts.push({ attempt, channel: leg.channel, provider: 'template', isFallback: leg.isFallback, outcome: 'failed', errorKind: 'template', error: failure.message });
+            state.attempts.push({
+              attempt,
+              channel: leg.channel,
+              provider: 'template',
+              isFallback: leg.isFallback,
+              outcome: 'failed',
+              errorKind: 'template',
+              error: failure.message,
+            });
             return finish('failed', `template error on ${leg.channel}: ${failure.message}`);
           }
           throw error;

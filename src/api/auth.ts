@@ -54,7 +54,8 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function requirePlatformToken(expected: string | undefined): RequestHandler {
   return (req, _res, next) => {
     const given = bearer(req.headers.authorization);
-    if (!expected || !given || !timingSafeEqual(digest(given), digest(expected))) return next(unauthorized('missing or invalid platform token'));
+    if (!expected || !given || !timingSafeEqual(digest(given), digest(expected)))
+      return next(unauthorized('missing or invalid platform token'));
     next();
   };
 }

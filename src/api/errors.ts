@@ -68,7 +68,12 @@ function fromPostgres(error: { code?: string; constraint?: string; detail?: stri
 
 function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || /Connection terminated|timeout exceeded when trying to connect/i.test(String((error as Error)?.message));
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(String((error as Error)?.message))
+  );
 }
 
 export function toHttpError(error: unknown): HttpError {
@@ -94,7 +99,9 @@ export function toHttpError(error: unknown): HttpError {
 export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   const http = toHttpError(error);
   if (http.status >= 500) req.log?.error({ err: error }, 'request failed');
-  const body: ErrorBody = { error: { code: http.code, message: http.message, ...(http.details !== undefined ? { details: http.details } : {}) } };
+  const body: ErrorBody = {
+    error: { code: http.code, message: http.message, ...(http.details !== undefined ? { details: http.details } : {}) },
+  };
   res.status(http.status).json(body);
 };
 

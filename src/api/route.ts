@@ -109,7 +109,9 @@ export class ApiRoutes {
   private operation<P, Q, B>(spec: RouteSpec<P, Q, B>): RouteConfig {
     const responses: RouteConfig['responses'] = {};
     for (const [status, r] of Object.entries(spec.responses)) {
-      responses[status] = r.schema ? { description: r.description, content: { 'application/json': { schema: r.schema } } } : { description: r.description };
+      responses[status] = r.schema
+        ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
+        : { description: r.description };
     }
     const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...(spec.access === 'platform' ? [] : [403, 404]), 503];
     for (const status of errorStatuses) {
@@ -120,7 +122,12 @@ export class ApiRoutes {
       path: openApiPath(spec.path),
       summary: spec.summary,
       tags: spec.tags,
-      description: spec.access === 'public' ? undefined : spec.access === 'platform' ? 'Needs the platform token.' : `Needs an API key with role ${spec.access} or above.`,
+      description:
+        spec.access === 'public'
+          ? undefined
+          : spec.access === 'platform'
+            ? 'Needs the platform token.'
+            : `Needs an API key with role ${spec.access} or above.`,
       security: spec.access === 'public' ? [] : [{ bearerAuth: [] }],
       request: {
         ...(spec.params ? { params: spec.params as never } : {}),

@@ -21,12 +21,21 @@ export const channelConfigSchema = z
     TWILIO_BASE_URL: z.url().default('http://127.0.0.1:4010'),
     TWILIO_ACCOUNT_SID: z.string().min(1).default('AC00000000000000000000000000000000'),
     TWILIO_AUTH_TOKEN: z.string().min(1).default('local-token'),
-    TWILIO_SMS_FROM: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number').default('+15005550006'),
-    TWILIO_WHATSAPP_FROM: z.string().regex(/^whatsapp:\+[1-9]\d{6,14}$/, 'must be whatsapp:+<E.164>').default('whatsapp:+14155238886'),
+    TWILIO_SMS_FROM: z
+      .string()
+      .regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number')
+      .default('+15005550006'),
+    TWILIO_WHATSAPP_FROM: z
+      .string()
+      .regex(/^whatsapp:\+[1-9]\d{6,14}$/, 'must be whatsapp:+<E.164>')
+      .default('whatsapp:+14155238886'),
     /** VAPID key pair (URL-safe base64, as `web-push generate-vapid-keys` prints); both or neither. */
     VAPID_PUBLIC_KEY: optional,
     VAPID_PRIVATE_KEY: optional,
-    VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL').default('mailto:notifications@localhost'),
+    VAPID_SUBJECT: z
+      .string()
+      .regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL')
+      .default('mailto:notifications@localhost'),
     PUSH_TTL_SECONDS: z.coerce.number().int().min(0).max(2_419_200).default(86_400),
     /** Upper bound of one provider call (connect + send). */
     CHANNEL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),

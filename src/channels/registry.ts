@@ -67,15 +67,26 @@ export class ChannelRegistry {
 export function createChannelRegistry(config: ChannelConfig, logger?: Logger): ChannelRegistry {
   const timeoutMs = config.CHANNEL_TIMEOUT_MS;
   const providers: ChannelProvider[] = [new SmtpProvider({ name: 'smtp', url: config.SMTP_URL, from: config.SMTP_FROM, timeoutMs })];
-  if (config.SMTP_BACKUP_URL) providers.push(new SmtpProvider({ name: 'smtp-backup', url: config.SMTP_BACKUP_URL, from: config.SMTP_FROM, timeoutMs }));
+  if (config.SMTP_BACKUP_URL)
+    providers.push(new SmtpProvider({ name: 'smtp-backup', url: config.SMTP_BACKUP_URL, from: config.SMTP_FROM, timeoutMs }));
   const twilio = { baseUrl: config.TWILIO_BASE_URL, accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, timeoutMs };
   providers.push(new TwilioProvider({ ...twilio, name: 'twilio-sms', channel: 'sms', from: config.TWILIO_SMS_FROM }));
   providers.push(new TwilioProvider({ ...twilio, name: 'twilio-whatsapp', channel: 'whatsapp', from: config.TWILIO_WHATSAPP_FROM }));
-  let vapid = config.VAPID_PUBLIC_KEY && config.VAPID_PRIVATE_KEY ? { publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY } : undefined;
+  let vapid =
+    config.VAPID_PUBLIC_KEY && config.VAPID_PRIVATE_KEY
+      ? { publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY }
+      : undefined;
   if (!vapid) {
     vapid = webpush.generateVAPIDKeys();
     logger?.warn('VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY not set: using an ephemeral VAPID key pair for web push');
   }
-  providers.push(new WebPushProvider({ name: 'webpush', vapid: { subject: config.VAPID_SUBJECT, ...vapid }, ttlSeconds: config.PUSH_TTL_SECONDS, timeoutMs }));
+  providers.push(
+    new WebPushProvider({
+      name: 'webpush',
+      vapid: { subject: config.VAPID_SUBJECT, ...vapid },
+      ttlSeconds: config.PUSH_TTL_SECONDS,
+      timeoutMs,
+    }),
+  );
   return new ChannelRegistry(providers);
 }

@@ -86,7 +86,10 @@ export class SmtpProvider implements ChannelProvider {
               const { host, port } = this.transportOptions;
               const socket = net.connect({ host: host!, port: port! });
               sockets.push(socket);
-              const timer = setTimeout(() => socket.destroy(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT' })), this.options.timeoutMs);
+              const timer = setTimeout(
+                () => socket.destroy(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT' })),
+                this.options.timeoutMs,
+              );
               socket.once('connect', () => {
                 clearTimeout(timer);
                 socket.removeAllListeners('error');

@@ -1,5 +1,13 @@
 import type { Channel } from '../domain/notification-events';
-import { classifyFetchError, classifyHttpStatus, ProviderError, withTimeout, type ChannelProvider, type OutboundMessage, type SendResult } from './types';
+import {
+  classifyFetchError,
+  classifyHttpStatus,
+  ProviderError,
+  withTimeout,
+  type ChannelProvider,
+  type OutboundMessage,
+  type SendResult,
+} from './types';
 
 export interface TwilioProviderOptions {
   name: string;
@@ -61,8 +69,12 @@ export class TwilioProvider implements ChannelProvider {
     }
     if (response.ok) return { providerMessageId: json.sid ?? null };
     const detail = json.message ?? text.slice(0, 200) ?? response.statusText;
-    throw new ProviderError(`${this.name}: HTTP ${response.status}${json.code ? ` (${json.code})` : ''}: ${detail}`, classifyHttpStatus(response.status), {
-      status: response.status,
-    });
+    throw new ProviderError(
+      `${this.name}: HTTP ${response.status}${json.code ? ` (${json.code})` : ''}: ${detail}`,
+      classifyHttpStatus(response.status),
+      {
+        status: response.status,
+      },
+    );
   }
 }

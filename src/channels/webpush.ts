@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import webpush from 'web-push';
-import { classifyFetchError, classifyHttpStatus, ProviderError, withTimeout, type ChannelProvider, type OutboundMessage, type SendResult } from './types';
+import {
+  classifyFetchError,
+  classifyHttpStatus,
+  ProviderError,
+  withTimeout,
+  type ChannelProvider,
+  type OutboundMessage,
+  type SendResult,
+} from './types';
 
 export interface WebPushProviderOptions {
   name: string;
@@ -55,8 +63,12 @@ export class WebPushProvider implements ChannelProvider {
     const text = await response.text().catch(() => '');
     if (response.ok) return { providerMessageId: response.headers.get('location') };
     // 404/410: the subscription expired or was removed; other 4xx: the request itself is wrong.
-    throw new ProviderError(`${this.name}: HTTP ${response.status}: ${text.slice(0, 200) || response.statusText}`, classifyHttpStatus(response.status), {
-      status: response.status,
-    });
+    throw new ProviderError(
+      `${this.name}: HTTP ${response.status}: ${text.slice(0, 200) || response.statusText}`,
+      classifyHttpStatus(response.status),
+      {
+        status: response.status,
+      },
+    );
   }
 }

@@ -64,7 +64,15 @@ export async function serveCommand(role: Role): Promise<number> {
     return 1;
   }
 
-  if (role === 'all') printBanner(config, api!.url, deps.temporalUiUrl, deps.databaseUrl, deps.temporalAddress, sinks.map((s) => s.url));
+  if (role === 'all')
+    printBanner(
+      config,
+      api!.url,
+      deps.temporalUiUrl,
+      deps.databaseUrl,
+      deps.temporalAddress,
+      sinks.map((s) => s.url),
+    );
   // A worker that stops on its own (fatal error) takes the process down with it, cleanly.
   worker?.done.then(
     () => stop('worker-stopped'),
@@ -81,7 +89,14 @@ export async function serveCommand(role: Role): Promise<number> {
   return 0;
 }
 
-function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, databaseUrl: string, temporalAddress: string, sinks: string[]) {
+function printBanner(
+  config: Config,
+  apiUrl: string,
+  uiUrl: string | undefined,
+  databaseUrl: string,
+  temporalAddress: string,
+  sinks: string[],
+) {
   const lines = [
     '',
     'Appointment orchestrator is running',
@@ -89,7 +104,9 @@ function printBanner(config: Config, apiUrl: string, uiUrl: string | undefined, 
     `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
     `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`,
     `  Task queue     ${config.TEMPORAL_TASK_QUEUE}`,
-    ...(sinks.length ? [`  Dev sinks      ${sinks.join(', ')}   (messages are logged; set SMTP_URL / TWILIO_BASE_URL for real providers)`] : []),
+    ...(sinks.length
+      ? [`  Dev sinks      ${sinks.join(', ')}   (messages are logged; set SMTP_URL / TWILIO_BASE_URL for real providers)`]
+      : []),
     '',
     'Create a company and its first admin API key:',
     `  curl -s -X POST ${apiUrl}/v1/companies -H 'Authorization: Bearer ${config.PLATFORM_ADMIN_TOKEN}' \\`,

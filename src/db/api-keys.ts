@@ -56,9 +56,9 @@ export async function listApiKeys(db: Queryable, companyId: string): Promise<Api
 }
 
 export async function revokeApiKey(db: Queryable, companyId: string, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL`,
-    [companyId, id],
-  );
+  const { rowCount } = await db.query(`UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL`, [
+    companyId,
+    id,
+  ]);
   return (rowCount ?? 0) > 0;
 }

@@ -9,7 +9,10 @@ export interface CompanyRow {
 }
 
 export async function insertCompany(db: Queryable, input: { name: string; timeZone: string }): Promise<CompanyRow> {
-  const { rows } = await db.query<CompanyRow>(`INSERT INTO companies (name, time_zone) VALUES ($1, $2) RETURNING *`, [input.name, input.timeZone]);
+  const { rows } = await db.query<CompanyRow>(`INSERT INTO companies (name, time_zone) VALUES ($1, $2) RETURNING *`, [
+    input.name,
+    input.timeZone,
+  ]);
   return rows[0];
 }
 

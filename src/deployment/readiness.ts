@@ -8,7 +8,10 @@ export interface DeploymentReport {
   database: { ok: boolean; error?: string };
   tables: { ok: boolean; missing: string[] };
   migrations: { ok: boolean; current: string | null; pending: string[] };
-  foreignKeys: { ok: boolean; mismatched: Array<Pick<ForeignKeyColumn, 'table' | 'column' | 'columnType' | 'referencedTable' | 'referencedType'>> };
+  foreignKeys: {
+    ok: boolean;
+    mismatched: Array<Pick<ForeignKeyColumn, 'table' | 'column' | 'columnType' | 'referencedTable' | 'referencedType'>>;
+  };
   temporal: { ok: boolean; namespace: string; error?: string };
   searchAttributes: { ok: boolean; missing: string[] };
   /** One line per problem, naming what is missing. */
@@ -46,7 +49,13 @@ async function checkDatabase(pool: Pool) {
       migrations: { ok: level.pending.length === 0, current: level.current, pending: level.pending },
       foreignKeys: {
         ok: mismatched.length === 0,
-        mismatched: mismatched.map(({ table, column, columnType, referencedTable, referencedType }) => ({ table, column, columnType, referencedTable, referencedType })),
+        mismatched: mismatched.map(({ table, column, columnType, referencedTable, referencedType }) => ({
+          table,
+          column,
+          columnType,
+          referencedTable,
+          referencedType,
+        })),
       },
     };
   } catch (error) {

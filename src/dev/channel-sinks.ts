@@ -52,8 +52,13 @@ export async function startDevMessagesSink(port: number, logger: Logger): Promis
       }
       const form = new URLSearchParams(body);
       const sid = `SM${randomBytes(16).toString('hex')}`;
-      logger.info({ component: 'dev-messages', to: form.get('To'), from: form.get('From'), body: form.get('Body') }, 'message delivered to the local dev messages sink');
-      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ sid, status: 'queued', to: form.get('To'), from: form.get('From') }));
+      logger.info(
+        { component: 'dev-messages', to: form.get('To'), from: form.get('From'), body: form.get('Body') },
+        'message delivered to the local dev messages sink',
+      );
+      res
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ sid, status: 'queued', to: form.get('To'), from: form.get('From') }));
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -128,7 +128,8 @@ const EXTRACTORS: Record<SettingName, (row: NotificationConfigRow) => unknown> =
   templateSubject: (r) => r.templateSubject,
   templateBody: (r) => r.templateBody,
   quietHours: (r) => (r.quietHoursStart && r.quietHoursEnd ? { start: r.quietHoursStart, end: r.quietHoursEnd } : null),
-  rateLimit: (r) => (r.rateLimitCount && r.rateLimitWindowSeconds ? { count: r.rateLimitCount, windowSeconds: r.rateLimitWindowSeconds } : null),
+  rateLimit: (r) =>
+    r.rateLimitCount && r.rateLimitWindowSeconds ? { count: r.rateLimitCount, windowSeconds: r.rateLimitWindowSeconds } : null,
 };
 
 /**
@@ -144,7 +145,11 @@ export function resolveNotificationConfig(
     const row = rows.find((r) => r.configurableType === level && r.configurableId === id) ?? null;
     return { level, id, row };
   });
-  const defaults: NotificationSettings = { ...SYSTEM_DEFAULTS, channel: eventDefaults.channel, fallbackChannel: eventDefaults.fallbackChannel };
+  const defaults: NotificationSettings = {
+    ...SYSTEM_DEFAULTS,
+    channel: eventDefaults.channel,
+    fallbackChannel: eventDefaults.fallbackChannel,
+  };
   const settings = {} as Record<SettingName, unknown>;
   const provenance = {} as Record<SettingName, SettingProvenance>;
   for (const name of Object.keys(EXTRACTORS) as SettingName[]) {

@@ -60,9 +60,10 @@ export const notificationStateQuery = defineQuery<NotificationLiveState>('notifi
 export interface CancelNotificationRequest {
   reason?: string;
 }
-export const cancelNotificationUpdate = defineUpdate<{ status: NotificationFinalStatus; reason: string | null }, [CancelNotificationRequest]>(
-  'cancelNotification',
-);
+export const cancelNotificationUpdate = defineUpdate<
+  { status: NotificationFinalStatus; reason: string | null },
+  [CancelNotificationRequest]
+>('cancelNotification');
 
 /** Error types of the requestNotification activity that a caller should list as non-retryable. */
 export const REQUEST_NOTIFICATION_NON_RETRYABLE = ['ValidationError', 'NotFoundError', 'ConflictError'];

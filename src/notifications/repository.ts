@@ -54,7 +54,13 @@ export async function loadEventMapping(db: Queryable, eventType: string): Promis
   );
   const r = rows[0];
   return r
-    ? { eventType: r.event_type, description: r.description, channel: r.default_channel, fallbackChannel: r.default_fallback_channel, isUrgent: r.is_urgent }
+    ? {
+        eventType: r.event_type,
+        description: r.description,
+        channel: r.default_channel,
+        fallbackChannel: r.default_fallback_channel,
+        isUrgent: r.is_urgent,
+      }
     : null;
 }
 
@@ -62,13 +68,32 @@ export async function listEventMappings(db: Queryable): Promise<EventMapping[]> 
   const { rows } = await db.query(
     `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
   );
-  return rows.map((r) => ({ eventType: r.event_type, description: r.description, channel: r.default_channel, fallbackChannel: r.default_fallback_channel, isUrgent: r.is_urgent }));
+  return rows.map((r) => ({
+    eventType: r.event_type,
+    description: r.description,
+    channel: r.default_channel,
+    fallbackChannel: r.default_fallback_channel,
+    isUrgent: r.is_urgent,
+  }));
 }
 
 /** Whether an entity of the hierarchy exists in the company. */
-export async function entityExists(db: Queryable, companyId: string, type: 'company' | 'branch' | 'service' | 'staff' | NotifiableType, id: string): Promise<boolean> {
-  const table = { company: 'companies', branch: 'branches', service: 'services', staff: 'staff', customer: 'customers', appointment: 'appointments' }[type];
-  const sql = type === 'company' ? `SELECT 1 FROM companies WHERE id = $1 AND id = $2` : `SELECT 1 FROM ${table} WHERE company_id = $1 AND id = $2`;
+export async function entityExists(
+  db: Queryable,
+  companyId: string,
+  type: 'company' | 'branch' | 'service' | 'staff' | NotifiableType,
+  id: string,
+): Promise<boolean> {
+  const table = {
+    company: 'companies',
+    branch: 'branches',
+    service: 'services',
+    staff: 'staff',
+    customer: 'customers',
+    appointment: 'appointments',
+  }[type];
+  const sql =
+    type === 'company' ? `SELECT 1 FROM companies WHERE id = $1 AND id = $2` : `SELECT 1 FROM ${table} WHERE company_id = $1 AND id = $2`;
   const { rowCount } = await db.query(sql, [companyId, id]);
   return (rowCount ?? 0) > 0;
 }

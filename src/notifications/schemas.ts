@@ -54,7 +54,10 @@ export const NotificationConfigInput = z
     /** No sending from start to end, local time of the recipient (may span midnight). */
     quietHours: z.object({ start: TimeOfDay, end: TimeOfDay }).strict().nullish(),
     /** At most `count` sends per recipient and channel per `windowSeconds`. */
-    rateLimit: z.object({ count: z.number().int().min(1).max(100_000), windowSeconds: z.number().int().min(1).max(31_536_000) }).strict().nullish(),
+    rateLimit: z
+      .object({ count: z.number().int().min(1).max(100_000), windowSeconds: z.number().int().min(1).max(31_536_000) })
+      .strict()
+      .nullish(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()

@@ -197,11 +197,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           [companyId, IDEMPOTENCY_SCOPE, idempotencyKey, requestHash],
         );
         if (!claimed.rowCount) {
-          const { rows } = await db.query(`SELECT request_hash, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`, [
-            companyId,
-            IDEMPOTENCY_SCOPE,
-            idempotencyKey,
-          ]);
+          const { rows } = await db.query(
+            `SELECT request_hash, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`,
+            [companyId, IDEMPOTENCY_SCOPE, idempotencyKey],
+          );
           if (rows[0]?.request_hash !== requestHash) {
             throw new ConflictError('this Idempotency-Key was already used with a different request', 'idempotency_key_reused');
           }
@@ -222,12 +221,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         [id, companyId, parsed.eventType, parsed.notifiable.type, parsed.notifiable.id, JSON.stringify(parsed.data), workflowId],
       );
       if (idempotencyKey !== undefined) {
-        await db.query(`UPDATE idempotency_keys SET response_status = 202, response_body = $4 WHERE company_id = $1 AND scope = $2 AND key = $3`, [
-          companyId,
-          IDEMPOTENCY_SCOPE,
-          idempotencyKey,
-          JSON.stringify({ notificationId: id }),
-        ]);
+        await db.query(
+          `UPDATE idempotency_keys SET response_status = 202, response_body = $4 WHERE company_id = $1 AND scope = $2 AND key = $3`,
+          [companyId, IDEMPOTENCY_SCOPE, idempotencyKey, JSON.stringify({ notificationId: id })],
+        );
       }
       const args: NotificationWorkflowInput = { notificationId: id, companyId, eventType: parsed.eventType };
       try {
@@ -236,16 +233,16 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         // end without sending: see prepareNotification.)
         await temporal.withDeadline(Date.now() + startTimeoutMs, () =>
           temporal.workflow.start<typeof notificationWorkflow>('notificationWorkflow', {
-          workflowId,
-          taskQueue,
-          args: [args],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: CompanyId, value: companyId },
-            { key: NotificationEventType, value: parsed.eventType },
-            { key: NotificationStatus, value: 'pending' },
-          ],
+            workflowId,
+            taskQueue,
+            args: [args],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [
+              { key: CompanyId, value: companyId },
+              { key: NotificationEventType, value: parsed.eventType },
+              { key: NotificationStatus, value: 'pending' },
+            ],
           }),
         );
       } catch (error) {
@@ -280,9 +277,15 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   }
 
   /** Creates or replaces the configuration of one entity for one event (NULL settings inherit). */
-  async function upsertNotificationConfig(companyId: string, input: unknown): Promise<{ created: boolean; config: NotificationConfigView }> {
+  async function upsertNotificationConfig(
+    companyId: string,
+    input: unknown,
+  ): Promise<{ created: boolean; config: NotificationConfigView }> {
     const c = parseInput(NotificationConfigInput, input);
-    const exists = c.configurableType === 'company' ? c.configurableId === companyId : await entityExists(pool, companyId, c.configurableType, c.configurableId);
+    const exists =
+      c.configurableType === 'company'
+        ? c.configurableId === companyId
+        : await entityExists(pool, companyId, c.configurableType, c.configurableId);
     if (!exists) throw new NotFoundError(c.configurableType, c.configurableId);
     const issues: FieldIssue[] = [];
     for (const field of ['templateSubject', 'templateBody'] as const) {

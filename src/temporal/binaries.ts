@@ -6,8 +6,7 @@ import type { EphemeralServerExecutable } from '@temporalio/testing/lib/ephemera
 /** Where scripts/install-temporal.sh puts the binaries (kept in step with that script). */
 export function temporalToolsDir(env: NodeJS.ProcessEnv = process.env): string {
   return (
-    env.TEMPORAL_TOOLS_DIR ??
-    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'appointment-orchestrator', 'temporal')
+    env.TEMPORAL_TOOLS_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'appointment-orchestrator', 'temporal')
   );
 }
 
@@ -36,8 +35,7 @@ function resolve(envVar: string, cachedName: string, pathName: string, env: Node
 }
 
 /** The Temporal CLI (dev server): TEMPORAL_CLI_PATH, the installed cache, `temporal` on PATH, or a download. */
-export const devServerExecutable = (env: NodeJS.ProcessEnv = process.env) =>
-  resolve('TEMPORAL_CLI_PATH', 'temporal', 'temporal', env);
+export const devServerExecutable = (env: NodeJS.ProcessEnv = process.env) => resolve('TEMPORAL_CLI_PATH', 'temporal', 'temporal', env);
 
 /** The Java time-skipping test server: TEMPORAL_TEST_SERVER_PATH, the installed cache, PATH, or a download. */
 export const timeSkippingServerExecutable = (env: NodeJS.ProcessEnv = process.env) =>

@@ -11,7 +11,8 @@ const LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
 
 /** The SDK's logger (worker, workflow and activity context loggers) writing to our pino logger. */
 export function pinoSdkLogger(logger: Logger): SdkLogger {
-  const write = (level: LogLevel, message: string, meta?: LogMetadata) => logger[LEVEL[level]]({ ...meta, component: 'temporal-sdk' }, message);
+  const write = (level: LogLevel, message: string, meta?: LogMetadata) =>
+    logger[LEVEL[level]]({ ...meta, component: 'temporal-sdk' }, message);
   return {
     log: write,
     trace: (m, meta) => write('TRACE', m, meta),

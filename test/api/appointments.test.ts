@@ -45,7 +45,13 @@ describe('directory API: appointments (real Postgres)', () => {
     });
     expect((await api.request('GET', `/v1/appointments/${created.body.id}`, { key: a.agent })).body).toEqual(created.body);
 
-    const later = await book(a.admin, { ...booking, staffId: undefined, status: 'confirmed', startsAt: '2026-03-05T12:00:00Z', endsAt: '2026-03-05T12:30:00Z' });
+    const later = await book(a.admin, {
+      ...booking,
+      staffId: undefined,
+      status: 'confirmed',
+      startsAt: '2026-03-05T12:00:00Z',
+      endsAt: '2026-03-05T12:30:00Z',
+    });
     expect(later.status).toBe(201);
     expect(later.body).toMatchObject({ staffId: null, status: 'confirmed', notes: null });
     const elsewhere = await book(a.manager, {
@@ -66,7 +72,10 @@ describe('directory API: appointments (real Postgres)', () => {
     expect(await ids('')).toEqual([created.body.id, elsewhere.body.id, later.body.id]);
     expect(await ids(`?customerId=${dirA.customer.id}&branchId=${dirA.branch.id}`)).toEqual([created.body.id, later.body.id]);
     expect(await ids(`?staffId=${dirA.otherStaff.id}`)).toEqual([elsewhere.body.id]);
-    expect(await ids(`?from=${encodeURIComponent('2026-03-02T09:00:00Z')}&to=${encodeURIComponent('2026-03-05T12:00:00Z')}`)).toEqual([created.body.id, elsewhere.body.id]);
+    expect(await ids(`?from=${encodeURIComponent('2026-03-02T09:00:00Z')}&to=${encodeURIComponent('2026-03-05T12:00:00Z')}`)).toEqual([
+      created.body.id,
+      elsewhere.body.id,
+    ]);
     expect(await ids(`?from=${encodeURIComponent('2026-03-05T13:00:00+01:00')}`)).toEqual([later.body.id]);
 
     const patched = await api.request('PATCH', `/v1/appointments/${created.body.id}`, {
@@ -74,10 +83,19 @@ describe('directory API: appointments (real Postgres)', () => {
       body: { startsAt: '2026-03-02T11:00:00+01:00', endsAt: '2026-03-02T12:00:00+01:00', status: 'confirmed', notes: null },
     });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ startsAt: '2026-03-02T10:00:00.000Z', endsAt: '2026-03-02T11:00:00.000Z', status: 'confirmed', notes: null, staffId: dirA.staff.id });
+    expect(patched.body).toMatchObject({
+      startsAt: '2026-03-02T10:00:00.000Z',
+      endsAt: '2026-03-02T11:00:00.000Z',
+      status: 'confirmed',
+      notes: null,
+      staffId: dirA.staff.id,
+    });
     const unassigned = await api.request('PATCH', `/v1/appointments/${created.body.id}`, { key: a.manager, body: { staffId: null } });
     expect(unassigned.body).toMatchObject({ staffId: null, startsAt: '2026-03-02T10:00:00.000Z', status: 'confirmed' });
-    const done = await api.request('PATCH', `/v1/appointments/${created.body.id}`, { key: a.manager, body: { status: 'completed', staffId: dirA.staff.id } });
+    const done = await api.request('PATCH', `/v1/appointments/${created.body.id}`, {
+      key: a.manager,
+      body: { status: 'completed', staffId: dirA.staff.id },
+    });
     expect(done.body).toMatchObject({ status: 'completed', staffId: dirA.staff.id });
   });
 
@@ -93,10 +111,16 @@ describe('directory API: appointments (real Postgres)', () => {
     expect(await countRows(api, 'appointments', a.id)).toBe(before);
 
     const appt = (await book(a.manager, booking)).body;
-    const endsBefore = await api.request('PATCH', `/v1/appointments/${appt.id}`, { key: a.manager, body: { endsAt: '2026-03-02T08:59:00Z' } });
+    const endsBefore = await api.request('PATCH', `/v1/appointments/${appt.id}`, {
+      key: a.manager,
+      body: { endsAt: '2026-03-02T08:59:00Z' },
+    });
     expect(endsBefore.status).toBe(400);
     expect(fieldsOf(endsBefore)).toEqual(['body.endsAt']);
-    const startsAfter = await api.request('PATCH', `/v1/appointments/${appt.id}`, { key: a.manager, body: { startsAt: '2026-03-02T11:00:00+01:00' } });
+    const startsAfter = await api.request('PATCH', `/v1/appointments/${appt.id}`, {
+      key: a.manager,
+      body: { startsAt: '2026-03-02T11:00:00+01:00' },
+    });
     expect(startsAfter.status).toBe(400);
     expect(fieldsOf(startsAfter)).toEqual(['body.startsAt']);
     expect((await api.request('GET', `/v1/appointments/${appt.id}`, { key: a.agent })).body).toEqual(appt);
@@ -112,7 +136,9 @@ describe('directory API: appointments (real Postgres)', () => {
       price: 10,
     });
     expect(res.status).toBe(400);
-    expect(fieldsOf(res).sort()).toEqual(['body.customerId', 'body.serviceId', 'body.startsAt', 'body.endsAt', 'body.status', 'body.price'].sort());
+    expect(fieldsOf(res).sort()).toEqual(
+      ['body.customerId', 'body.serviceId', 'body.startsAt', 'body.endsAt', 'body.status', 'body.price'].sort(),
+    );
     const cancel = await book(a.manager, { ...booking, status: 'cancelled' });
     expect(fieldsOf(cancel)).toEqual(['body.status']);
     expect(cancel.body.error.details.fields[0].message).toContain('/cancel');
@@ -121,11 +147,22 @@ describe('directory API: appointments (real Postgres)', () => {
     const patchCancel = await api.request('PATCH', `/v1/appointments/${appt.id}`, { key: a.manager, body: { status: 'cancelled' } });
     expect(patchCancel.status).toBe(400);
     expect(fieldsOf(patchCancel)).toEqual(['body.status']);
-    const fixed = await api.request('PATCH', `/v1/appointments/${appt.id}`, { key: a.manager, body: { customerId: dirA.customer.id, branchId: dirA.otherBranch.id } });
+    const fixed = await api.request('PATCH', `/v1/appointments/${appt.id}`, {
+      key: a.manager,
+      body: { customerId: dirA.customer.id, branchId: dirA.otherBranch.id },
+    });
     expect(fieldsOf(fixed).sort()).toEqual(['body.branchId', 'body.customerId']);
-    const query = await api.request('GET', `/v1/appointments?from=${encodeURIComponent('2026-03-05T00:00:00Z')}&to=${encodeURIComponent('2026-03-04T00:00:00Z')}&staffId=1`, { key: a.agent });
+    const query = await api.request(
+      'GET',
+      `/v1/appointments?from=${encodeURIComponent('2026-03-05T00:00:00Z')}&to=${encodeURIComponent('2026-03-04T00:00:00Z')}&staffId=1`,
+      { key: a.agent },
+    );
     expect(fieldsOf(query).sort()).toEqual(['query.staffId', 'query.to']);
-    const range = await api.request('GET', `/v1/appointments?from=${encodeURIComponent('2026-03-05T00:00:00Z')}&to=${encodeURIComponent('2026-03-04T00:00:00Z')}`, { key: a.agent });
+    const range = await api.request(
+      'GET',
+      `/v1/appointments?from=${encodeURIComponent('2026-03-05T00:00:00Z')}&to=${encodeURIComponent('2026-03-04T00:00:00Z')}`,
+      { key: a.agent },
+    );
     expect(fieldsOf(range)).toEqual(['query.to']);
     expect(fieldsOf(await api.request('GET', '/v1/appointments/42', { key: a.agent }))).toEqual(['params.id']);
     expect((await api.request('GET', `/v1/appointments/${appt.id}`, { key: a.agent })).body.status).toBe('scheduled');
@@ -149,12 +186,18 @@ describe('directory API: appointments (real Postgres)', () => {
     const both = await book(a.manager, { ...booking, serviceId: dirA.otherService.id, staffId: dirA.otherStaff.id });
     expect(fieldsOf(both)).toEqual(['body.serviceId', 'body.staffId']);
     // Qualified elsewhere does not matter: staff of branch 2 cannot serve at branch 1.
-    await api.request('PATCH', `/v1/staff/${dirA.otherStaff.id}`, { key: a.admin, body: { serviceIds: [dirA.service.id, dirA.otherService.id] } });
+    await api.request('PATCH', `/v1/staff/${dirA.otherStaff.id}`, {
+      key: a.admin,
+      body: { serviceIds: [dirA.service.id, dirA.otherService.id] },
+    });
     expect(fieldsOf(await book(a.manager, { ...booking, staffId: dirA.otherStaff.id }))).toEqual(['body.staffId']);
     expect(await snapshot(api, a.id)).toEqual({ ...before, [`${a.id}.staff_services`]: before[`${a.id}.staff_services`] + 2 });
 
     const appt = (await book(a.manager, booking)).body;
-    const move = await api.request('PATCH', `/v1/appointments/${appt.id}`, { key: a.manager, body: { staffId: dirA.otherStaff.id, notes: 'moved' } });
+    const move = await api.request('PATCH', `/v1/appointments/${appt.id}`, {
+      key: a.manager,
+      body: { staffId: dirA.otherStaff.id, notes: 'moved' },
+    });
     expect(move.status).toBe(400);
     expect(fieldsOf(move)).toEqual(['body.staffId']);
     expect((await api.request('GET', `/v1/appointments/${appt.id}`, { key: a.agent })).body).toEqual(appt);
@@ -162,7 +205,14 @@ describe('directory API: appointments (real Postgres)', () => {
 
   it("answers another company's appointments and every foreign id in a body with 404, writing nothing", async () => {
     const appt = (await book(a.manager, booking)).body;
-    const bookingB = { customerId: dirB.customer.id, branchId: dirB.branch.id, serviceId: dirB.service.id, staffId: dirB.staff.id, startsAt: booking.startsAt, endsAt: booking.endsAt };
+    const bookingB = {
+      customerId: dirB.customer.id,
+      branchId: dirB.branch.id,
+      serviceId: dirB.service.id,
+      staffId: dirB.staff.id,
+      startsAt: booking.startsAt,
+      endsAt: booking.endsAt,
+    };
     const mine = (await book(b.manager, bookingB)).body;
     const before = await snapshot(api, a.id, b.id);
 
@@ -188,7 +238,10 @@ describe('directory API: appointments (real Postgres)', () => {
       expect({ foreign, status: res.status }).toEqual({ foreign, status: 404 });
       expect(res.body.error.code).toBe('not_found');
     }
-    const steal = await api.request('PATCH', `/v1/appointments/${mine.id}`, { key: b.manager, body: { staffId: dirA.staff.id, notes: 'x' } });
+    const steal = await api.request('PATCH', `/v1/appointments/${mine.id}`, {
+      key: b.manager,
+      body: { staffId: dirA.staff.id, notes: 'x' },
+    });
     expect(steal.status).toBe(404);
     expect(await snapshot(api, a.id, b.id)).toEqual(before);
     expect((await api.request('GET', `/v1/appointments/${mine.id}`, { key: b.agent })).body).toEqual(mine);

@@ -1,7 +1,14 @@
 import { startTestApi, type TestApi } from '../support/api';
 import { fieldsOf, seedDirectory, snapshot, type TestCompany } from '../support/directory';
 
-const push = { endpoint: 'https://push.example.com/send/abc123', expirationTime: null, keys: { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' } };
+const push = {
+  endpoint: 'https://push.example.com/send/abc123',
+  expirationTime: null,
+  keys: {
+    p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+    auth: 'tBHItJI5svbpez7KI4CCXg',
+  },
+};
 
 describe('directory API: customers (real Postgres)', () => {
   let api: TestApi;
@@ -59,7 +66,10 @@ describe('directory API: customers (real Postgres)', () => {
     expect(await ids(`?phone=${encodeURIComponent('+34 000 000 000')}`)).toEqual([]);
     expect(await ids('')).toEqual(expect.arrayContaining([dirA.customer.id, created.body.id]));
 
-    const patched = await api.request('PATCH', `/v1/customers/${created.body.id}`, { key: a.admin, body: { phone: '+34 699 999 999', pushSubscription: null, preferredStaffId: dirA.staff.id } });
+    const patched = await api.request('PATCH', `/v1/customers/${created.body.id}`, {
+      key: a.admin,
+      body: { phone: '+34 699 999 999', pushSubscription: null, preferredStaffId: dirA.staff.id },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({
       name: 'Elena',
@@ -70,7 +80,10 @@ describe('directory API: customers (real Postgres)', () => {
       preferredStaffId: dirA.staff.id,
       pushSubscription: null,
     });
-    const subscribed = await api.request('PATCH', `/v1/customers/${created.body.id}`, { key: a.admin, body: { pushSubscription: { endpoint: push.endpoint, keys: push.keys } } });
+    const subscribed = await api.request('PATCH', `/v1/customers/${created.body.id}`, {
+      key: a.admin,
+      body: { pushSubscription: { endpoint: push.endpoint, keys: push.keys } },
+    });
     expect(subscribed.body.pushSubscription).toEqual({ endpoint: push.endpoint, keys: push.keys });
   });
 

@@ -30,7 +30,10 @@ describe('directory API under concurrent writes (real Postgres)', () => {
     const bodies = Array.from({ length: 50 }, (_, i) => ({
       branchId: i % 2 ? dirA.branch.id : dirA.otherBranch.id,
       name: `load-${run}-${i}`,
-      serviceIds: i % 5 === 0 ? [servicesA[i % 6], dirB.service.id, servicesA[(i + 1) % 6]] : [servicesA[i % 6], servicesA[(i + 1) % 6], servicesA[(i + 2) % 6]],
+      serviceIds:
+        i % 5 === 0
+          ? [servicesA[i % 6], dirB.service.id, servicesA[(i + 1) % 6]]
+          : [servicesA[i % 6], servicesA[(i + 1) % 6], servicesA[(i + 2) % 6]],
     }));
     const results = await Promise.all(bodies.map((body) => api.request('POST', '/v1/staff', { key: a.admin, body })));
 
@@ -48,16 +51,29 @@ describe('directory API under concurrent writes (real Postgres)', () => {
     expect(rows.every((r) => r.services === 3)).toBe(true);
     expect(rows.map((r) => Number(r.name.split('-').pop())).filter((i) => i % 5 === 0)).toEqual([]);
     const after = await snapshot(api, a.id, b.id);
-    expect(after).toEqual({ ...before, [`${a.id}.staff`]: before[`${a.id}.staff`] + 40, [`${a.id}.staff_services`]: before[`${a.id}.staff_services`] + 120 });
+    expect(after).toEqual({
+      ...before,
+      [`${a.id}.staff`]: before[`${a.id}.staff`] + 40,
+      [`${a.id}.staff_services`]: before[`${a.id}.staff_services`] + 120,
+    });
   });
 
   it('20 parallel PATCHes of one staff member’s services: the final set is exactly one of the accepted sets', async () => {
-    const target = (await api.request('POST', '/v1/staff', { key: a.admin, body: { branchId: dirA.branch.id, name: 'contended', serviceIds: [servicesA[0]] } })).body;
+    const target = (
+      await api.request('POST', '/v1/staff', {
+        key: a.admin,
+        body: { branchId: dirA.branch.id, name: 'contended', serviceIds: [servicesA[0]] },
+      })
+    ).body;
     const sets = Array.from({ length: 20 }, (_, i) =>
-      i % 4 === 3 ? [servicesA[i % 6], dirB.otherService.id] : [servicesA[i % 6], servicesA[(i + 2) % 6], ...(i % 2 ? [servicesA[(i + 3) % 6]] : [])],
+      i % 4 === 3
+        ? [servicesA[i % 6], dirB.otherService.id]
+        : [servicesA[i % 6], servicesA[(i + 2) % 6], ...(i % 2 ? [servicesA[(i + 3) % 6]] : [])],
     );
     const results = await Promise.all(
-      sets.map((serviceIds, i) => api.request('PATCH', `/v1/staff/${target.id}`, { key: a.admin, body: { serviceIds, name: `contended-${i}` } })),
+      sets.map((serviceIds, i) =>
+        api.request('PATCH', `/v1/staff/${target.id}`, { key: a.admin, body: { serviceIds, name: `contended-${i}` } }),
+      ),
     );
     results.forEach((res, i) => expect({ i, status: res.status }).toEqual({ i, status: i % 4 === 3 ? 404 : 200 }));
 
@@ -82,7 +98,9 @@ describe('directory API under concurrent writes (real Postgres)', () => {
     });
     const [bookings, move] = await Promise.all([
       Promise.all(Array.from({ length: 30 }, (_, i) => api.request('POST', '/v1/appointments', { key: a.manager, body: booking(i) }))),
-      new Promise((resolve) => setTimeout(resolve, 5)).then(() => api.request('PATCH', `/v1/staff/${mover.id}`, { key: a.admin, body: { branchId: dirA.otherBranch.id } })),
+      new Promise((resolve) => setTimeout(resolve, 5)).then(() =>
+        api.request('PATCH', `/v1/staff/${mover.id}`, { key: a.admin, body: { branchId: dirA.otherBranch.id } }),
+      ),
     ]);
     expect(move.status).toBe(200);
     for (const res of bookings) {

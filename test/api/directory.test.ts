@@ -26,7 +26,10 @@ describe('directory API: services and staff (real Postgres)', () => {
 
   describe('services', () => {
     it('creates, reads, lists by branch and patches a service', async () => {
-      const created = await api.request('POST', '/v1/services', { key: a.admin, body: { branchId: dirA.branch.id, name: 'Beard trim', durationMinutes: 15, priceCents: 900 } });
+      const created = await api.request('POST', '/v1/services', {
+        key: a.admin,
+        body: { branchId: dirA.branch.id, name: 'Beard trim', durationMinutes: 15, priceCents: 900 },
+      });
       expect(created.status).toBe(201);
       expect(created.body).toEqual({
         id: expect.any(String),
@@ -47,9 +50,14 @@ describe('directory API: services and staff (real Postgres)', () => {
       expect(ids).toEqual(expect.arrayContaining([dirA.service.id, created.body.id]));
       expect(ids).not.toContain(dirA.otherService.id);
       const all = await api.request('GET', '/v1/services', { key: a.agent });
-      expect(all.body.items.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining([dirA.service.id, dirA.otherService.id, created.body.id]));
+      expect(all.body.items.map((s: { id: string }) => s.id)).toEqual(
+        expect.arrayContaining([dirA.service.id, dirA.otherService.id, created.body.id]),
+      );
 
-      const patched = await api.request('PATCH', `/v1/services/${created.body.id}`, { key: a.admin, body: { priceCents: 1100, branchId: dirA.otherBranch.id } });
+      const patched = await api.request('PATCH', `/v1/services/${created.body.id}`, {
+        key: a.admin,
+        body: { priceCents: 1100, branchId: dirA.otherBranch.id },
+      });
       expect(patched.status).toBe(200);
       expect(patched.body).toMatchObject({ name: 'Beard trim', durationMinutes: 15, priceCents: 1100, branchId: dirA.otherBranch.id });
     });
@@ -60,7 +68,9 @@ describe('directory API: services and staff (real Postgres)', () => {
         body: { branchId: 'nope', name: ' ', durationMinutes: 0, priceCents: -1, colour: 'red' },
       });
       expect(res.status).toBe(400);
-      expect(fieldsOf(res)).toEqual(expect.arrayContaining(['body.branchId', 'body.name', 'body.durationMinutes', 'body.priceCents', 'body.colour']));
+      expect(fieldsOf(res)).toEqual(
+        expect.arrayContaining(['body.branchId', 'body.name', 'body.durationMinutes', 'body.priceCents', 'body.colour']),
+      );
       const badId = await api.request('GET', '/v1/services/123', { key: a.agent });
       expect(badId.status).toBe(400);
       expect(fieldsOf(badId)).toEqual(['params.id']);
@@ -133,7 +143,14 @@ describe('directory API: services and staff (real Postgres)', () => {
       expect(read.body).toEqual(created.body);
 
       const defaults = await api.request('GET', `/v1/staff/${dirA.staff.id}`, { key: a.agent });
-      expect(defaults.body).toMatchObject({ role: 'agent', available: true, timeZone: 'UTC', email: null, phone: null, serviceIds: [dirA.service.id] });
+      expect(defaults.body).toMatchObject({
+        role: 'agent',
+        available: true,
+        timeZone: 'UTC',
+        email: null,
+        phone: null,
+        serviceIds: [dirA.service.id],
+      });
 
       const ids = async (query: string) => {
         const res = await api.request('GET', `/v1/staff${query}`, { key: a.agent });
@@ -147,9 +164,18 @@ describe('directory API: services and staff (real Postgres)', () => {
       expect(await ids(`?branchId=${dirA.branch.id}&available=false`)).toEqual([created.body.id]);
       expect(await ids('?available=true')).not.toContain(created.body.id);
 
-      const patched = await api.request('PATCH', `/v1/staff/${created.body.id}`, { key: a.admin, body: { available: true, serviceIds: [dirA.otherService.id] } });
+      const patched = await api.request('PATCH', `/v1/staff/${created.body.id}`, {
+        key: a.admin,
+        body: { available: true, serviceIds: [dirA.otherService.id] },
+      });
       expect(patched.status).toBe(200);
-      expect(patched.body).toMatchObject({ name: 'Dora', role: 'manager', timeZone: 'Europe/Madrid', available: true, serviceIds: [dirA.otherService.id] });
+      expect(patched.body).toMatchObject({
+        name: 'Dora',
+        role: 'manager',
+        timeZone: 'Europe/Madrid',
+        available: true,
+        serviceIds: [dirA.otherService.id],
+      });
       const renamed = await api.request('PATCH', `/v1/staff/${created.body.id}`, { key: a.admin, body: { name: 'Dora M.', email: null } });
       expect(renamed.body).toMatchObject({ name: 'Dora M.', email: null, serviceIds: [dirA.otherService.id] });
       const cleared = await api.request('PATCH', `/v1/staff/${created.body.id}`, { key: a.admin, body: { serviceIds: [] } });
@@ -175,7 +201,16 @@ describe('directory API: services and staff (real Postgres)', () => {
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('validation_error');
       expect(fieldsOf(res).sort()).toEqual(
-        ['body.name', 'body.email', 'body.phone', 'body.role', 'body.available', 'body.timeZone', 'body.serviceIds.1', 'body.salary'].sort(),
+        [
+          'body.name',
+          'body.email',
+          'body.phone',
+          'body.role',
+          'body.available',
+          'body.timeZone',
+          'body.serviceIds.1',
+          'body.salary',
+        ].sort(),
       );
       const query = await api.request('GET', '/v1/staff?available=maybe&role=admin', { key: a.agent });
       expect(query.status).toBe(400);
@@ -196,7 +231,9 @@ describe('directory API: services and staff (real Postgres)', () => {
     it("answers another company's staff, branches and services with 404 and writes nothing", async () => {
       const before = await snapshot(api, a.id, b.id);
       expect((await api.request('GET', `/v1/staff/${dirA.staff.id}`, { key: b.admin })).status).toBe(404);
-      expect((await api.request('PATCH', `/v1/staff/${dirA.staff.id}`, { key: b.admin, body: { name: 'Stolen', serviceIds: [] } })).status).toBe(404);
+      expect(
+        (await api.request('PATCH', `/v1/staff/${dirA.staff.id}`, { key: b.admin, body: { name: 'Stolen', serviceIds: [] } })).status,
+      ).toBe(404);
       expect((await api.request('GET', `/v1/staff?branchId=${dirA.branch.id}`, { key: b.agent })).status).toBe(404);
       const own = await api.request('GET', '/v1/staff', { key: b.agent });
       expect(own.body.items.map((s: { id: string }) => s.id)).not.toContain(dirA.staff.id);
@@ -230,7 +267,10 @@ describe('directory API: services and staff (real Postgres)', () => {
       expect(after.serviceIds).toEqual([dirB.service.id]);
       expect(await snapshot(api, a.id, b.id)).toEqual(before);
       // A service id that exists nowhere is refused the same way.
-      const unknown = await api.request('PATCH', `/v1/staff/${dirB.staff.id}`, { key: b.admin, body: { serviceIds: ['00000000-0000-4000-8000-000000000000'] } });
+      const unknown = await api.request('PATCH', `/v1/staff/${dirB.staff.id}`, {
+        key: b.admin,
+        body: { serviceIds: ['00000000-0000-4000-8000-000000000000'] },
+      });
       expect(unknown.status).toBe(404);
       expect((await api.request('GET', `/v1/staff/${dirB.staff.id}`, { key: b.agent })).body).toEqual(original);
     });

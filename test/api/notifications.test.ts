@@ -17,12 +17,16 @@ describe('notification routes', () => {
     company = await api.company();
     branchId = (await api.request('POST', '/v1/branches', { key: company.admin, body: { name: 'Centro' } })).body.id;
     customerId = (
-      await api.request('POST', '/v1/customers', { key: company.admin, body: { name: 'Pau', email: 'pau@example.test', homeBranchId: branchId } })
+      await api.request('POST', '/v1/customers', {
+        key: company.admin,
+        body: { name: 'Pau', email: 'pau@example.test', homeBranchId: branchId },
+      })
     ).body.id;
   });
   afterAll(() => api.close());
 
-  const send = (body: unknown, headers: Record<string, string> = {}, key = company.agent) => api.request('POST', '/v1/notifications', { key, body, headers });
+  const send = (body: unknown, headers: Record<string, string> = {}, key = company.agent) =>
+    api.request('POST', '/v1/notifications', { key, body, headers });
 
   it('lists the 13 seeded event types', async () => {
     const res = await api.request('GET', '/v1/notification-events', { key: company.agent });
@@ -58,7 +62,10 @@ describe('notification routes', () => {
     expect(again.body.notification.id).toBe(first.body.notification.id);
     const different = await send({ ...body, data: { amount: '99 EUR' } }, { 'idempotency-key': 'pay-42' });
     expect(different.status).toBe(409);
-    const { rows } = await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1 AND data->>$2 IS NOT NULL', [company.id, 'amount']);
+    const { rows } = await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1 AND data->>$2 IS NOT NULL', [
+      company.id,
+      'amount',
+    ]);
     expect(rows[0].n).toBe(1);
   });
 
@@ -70,19 +77,33 @@ describe('notification routes', () => {
     expect((await api.request('GET', `/v1/notifications/${id}`, { key: other.admin })).status).toBe(404);
     expect((await api.request('POST', `/v1/notifications/${id}/cancel`, { key: other.admin, body: {} })).status).toBe(404);
     expect((await api.request('POST', `/v1/notifications/${id}/cancel`, { key: company.agent, body: {} })).status).toBe(403);
-    expect((await api.request('GET', '/v1/notifications/not-a-uuid', { key: company.agent })).body.error.details.fields[0].field).toBe('params.id');
+    expect((await api.request('GET', '/v1/notifications/not-a-uuid', { key: company.agent })).body.error.details.fields[0].field).toBe(
+      'params.id',
+    );
   });
 
   it('validates notification configs: a fallback equal to the channel is rejected, naming the field', async () => {
     const res = await api.request('PUT', '/v1/notification-configs', {
       key: company.manager,
-      body: { configurableType: 'branch', configurableId: branchId, eventType: 'payment_failed', channel: 'sms', fallbackChannel: 'sms', retryDelayMinutes: -1 },
+      body: {
+        configurableType: 'branch',
+        configurableId: branchId,
+        eventType: 'payment_failed',
+        channel: 'sms',
+        fallbackChannel: 'sms',
+        retryDelayMinutes: -1,
+      },
     });
     expect(res.status).toBe(400);
     const fields = res.body.error.details.fields.map((f: { field: string }) => f.field);
     expect(fields).toEqual(expect.arrayContaining(['body.fallbackChannel', 'body.retryDelayMinutes']));
     expect(
-      (await api.request('PUT', '/v1/notification-configs', { key: company.agent, body: { configurableType: 'branch', configurableId: branchId, eventType: 'payment_failed' } })).status,
+      (
+        await api.request('PUT', '/v1/notification-configs', {
+          key: company.agent,
+          body: { configurableType: 'branch', configurableId: branchId, eventType: 'payment_failed' },
+        })
+      ).status,
     ).toBe(403);
   });
 
@@ -92,9 +113,13 @@ describe('notification routes', () => {
     const replaced = await api.request('PUT', '/v1/notification-configs', { key: company.manager, body: { ...body, retryCount: 4 } });
     expect(replaced.status).toBe(200);
     expect(replaced.body.retryCount).toBe(4);
-    const resolved = await api.request('GET', `/v1/notification-configs/resolve?eventType=payment_failed&notifiableType=customer&notifiableId=${customerId}`, {
-      key: company.agent,
-    });
+    const resolved = await api.request(
+      'GET',
+      `/v1/notification-configs/resolve?eventType=payment_failed&notifiableType=customer&notifiableId=${customerId}`,
+      {
+        key: company.agent,
+      },
+    );
     expect(resolved.status).toBe(200);
     expect(resolved.body.settings).toMatchObject({ channel: 'sms', retryCount: 4 });
     expect(resolved.body.provenance.channel.level).toBe('branch');
@@ -108,7 +133,9 @@ describe('notification routes', () => {
     const ok = await api.request('GET', '/v1/analytics/notifications', { key: company.manager });
     expect(ok.status).toBe(200);
     expect(ok.body.totals).toEqual(expect.objectContaining({ sent: expect.any(Number), failed: expect.any(Number) }));
-    const bad = await api.request('GET', '/v1/analytics/notifications?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', { key: company.manager });
+    const bad = await api.request('GET', '/v1/analytics/notifications?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', {
+      key: company.manager,
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.fields[0].field).toBe('query.from');
     expect((await api.request('GET', '/v1/analytics/notifications', { key: company.agent })).status).toBe(403);

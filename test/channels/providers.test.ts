@@ -8,7 +8,13 @@ import { TwilioProvider } from '../../src/channels/twilio';
 import { ProviderError, type OutboundMessage } from '../../src/channels/types';
 import { WebPushProvider } from '../../src/channels/webpush';
 import { freePort } from '../../src/dev/free-port';
-import { startPushServer, startSmtpServer, startTwilioServer, type SmtpTestServer, type TwilioTestServer } from '../support/channel-servers';
+import {
+  startPushServer,
+  startSmtpServer,
+  startTwilioServer,
+  type SmtpTestServer,
+  type TwilioTestServer,
+} from '../support/channel-servers';
 import { pushSubscription } from '../support/fixtures';
 
 const never = new AbortController().signal;
@@ -85,7 +91,13 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
   let twilio: TwilioTestServer;
   let sms: TwilioProvider;
   let whatsapp: TwilioProvider;
-  const text = (over: Partial<OutboundMessage> = {}): OutboundMessage => ({ channel: 'sms', to: '+34600000001', body: 'See you at 10:00', idempotencyKey: 'n:1:twilio-sms', ...over });
+  const text = (over: Partial<OutboundMessage> = {}): OutboundMessage => ({
+    channel: 'sms',
+    to: '+34600000001',
+    body: 'See you at 10:00',
+    idempotencyKey: 'n:1:twilio-sms',
+    ...over,
+  });
   beforeAll(async () => {
     twilio = await startTwilioServer('ACabc', 's3cret');
     const common = { baseUrl: twilio.baseUrl, accountSid: 'ACabc', authToken: 's3cret', timeoutMs: 1_000 };
@@ -101,7 +113,11 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
     expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('ACabc:s3cret').toString('base64')}`);
     expect(req.headers['i-twilio-idempotency-token']).toBe('n:1:a');
-    expect(Object.fromEntries(new URLSearchParams(req.body.toString()))).toEqual({ To: '+34600000001', From: '+15005550006', Body: 'See you at 10:00' });
+    expect(Object.fromEntries(new URLSearchParams(req.body.toString()))).toEqual({
+      To: '+34600000001',
+      From: '+15005550006',
+      Body: 'See you at 10:00',
+    });
     expect(result.providerMessageId).toMatch(/^SM/);
   });
 
@@ -129,11 +145,27 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
   it('a timeout is transient and ambiguous (it may have been sent); a refused connection is not', async () => {
     const silent = http.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const slow = new TwilioProvider({ name: 'slow', channel: 'sms', baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, accountSid: 'A', authToken: 'B', from: '+15005550006', timeoutMs: 200 });
+    const slow = new TwilioProvider({
+      name: 'slow',
+      channel: 'sms',
+      baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      accountSid: 'A',
+      authToken: 'B',
+      from: '+15005550006',
+      timeoutMs: 200,
+    });
     expect(await refusal(slow.send(text(), never))).toMatchObject({ kind: 'transient', ambiguous: true });
     silent.closeAllConnections();
     silent.close();
-    const down = new TwilioProvider({ name: 'down', channel: 'sms', baseUrl: `http://127.0.0.1:${await freePort()}`, accountSid: 'A', authToken: 'B', from: '+15005550006', timeoutMs: 500 });
+    const down = new TwilioProvider({
+      name: 'down',
+      channel: 'sms',
+      baseUrl: `http://127.0.0.1:${await freePort()}`,
+      accountSid: 'A',
+      authToken: 'B',
+      from: '+15005550006',
+      timeoutMs: 500,
+    });
     expect(await refusal(down.send(text(), never))).toMatchObject({ kind: 'transient', ambiguous: false });
   });
 
@@ -150,7 +182,12 @@ describe('Web Push with VAPID', () => {
   const keys = webpush.generateVAPIDKeys();
   beforeAll(async () => {
     push = await startPushServer();
-    provider = new WebPushProvider({ name: 'webpush', vapid: { subject: 'mailto:ops@salon.test', ...keys }, ttlSeconds: 120, timeoutMs: 1_000 });
+    provider = new WebPushProvider({
+      name: 'webpush',
+      vapid: { subject: 'mailto:ops@salon.test', ...keys },
+      ttlSeconds: 120,
+      timeoutMs: 1_000,
+    });
   });
   afterAll(() => push.close());
   const message = (sub: ReturnType<typeof pushSubscription> | undefined): OutboundMessage => ({
@@ -197,9 +234,17 @@ describe('provider registry and channel configuration', () => {
     expect(registry.providersFor('email', null)).toEqual(['smtp', 'smtp-backup']);
     expect(registry.providersFor('email', ['smtp-backup', 'nope', 'twilio-sms', 'smtp'])).toEqual(['smtp-backup', 'smtp']);
     expect(registry.providersFor('sms', ['smtp-backup'])).toEqual(['twilio-sms']);
-    const custom = new ChannelRegistry(registry.names().map((n) => registry.get(n)!), { email: ['smtp'] });
+    const custom = new ChannelRegistry(
+      registry.names().map((n) => registry.get(n)!),
+      { email: ['smtp'] },
+    );
     expect(custom.providersFor('email', null)).toEqual(['smtp']);
-    expect(custom.plan(['smtp-backup'])).toEqual({ email: ['smtp-backup'], sms: ['twilio-sms'], whatsapp: ['twilio-whatsapp'], push: ['webpush'] });
+    expect(custom.plan(['smtp-backup'])).toEqual({
+      email: ['smtp-backup'],
+      sms: ['twilio-sms'],
+      whatsapp: ['twilio-whatsapp'],
+      push: ['webpush'],
+    });
   });
 
   it('has safe loopback defaults and names each invalid variable', () => {
@@ -213,6 +258,9 @@ describe('provider registry and channel configuration', () => {
     expect(() => cfg({ VAPID_PUBLIC_KEY: 'only-one' })).toThrow(/VAPID_PRIVATE_KEY: set both/);
     expect(() => cfg({ SMTP_URL: 'nope' })).toThrow(/SMTP_URL/);
     // Empty variables (VAR= in compose files) take the defaults instead of failing validation.
-    expect(cfg({ TWILIO_AUTH_TOKEN: '', TWILIO_SMS_FROM: ' ', SMTP_BACKUP_URL: '' })).toMatchObject({ TWILIO_AUTH_TOKEN: 'local-token', TWILIO_SMS_FROM: '+15005550006' });
+    expect(cfg({ TWILIO_AUTH_TOKEN: '', TWILIO_SMS_FROM: ' ', SMTP_BACKUP_URL: '' })).toMatchObject({
+      TWILIO_AUTH_TOKEN: 'local-token',
+      TWILIO_SMS_FROM: '+15005550006',
+    });
   });
 });

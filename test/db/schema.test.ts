@@ -43,7 +43,9 @@ describe('schema migrations (real PostgreSQL)', () => {
     try {
       await withClient(scratch.url, async (c) => {
         await c.query(`CREATE TABLE branches (id bigint PRIMARY KEY)`);
-        await c.query(`CREATE TABLE calcom_event_map (id serial PRIMARY KEY, branch_id integer REFERENCES branches (id) ON DELETE CASCADE)`);
+        await c.query(
+          `CREATE TABLE calcom_event_map (id serial PRIMARY KEY, branch_id integer REFERENCES branches (id) ON DELETE CASCADE)`,
+        );
         const bad = await mismatchedForeignKeys(c);
         expect(bad).toEqual([
           expect.objectContaining({ table: 'calcom_event_map', column: 'branch_id', columnType: 'integer', referencedType: 'bigint' }),
@@ -83,7 +85,9 @@ describe('schema migrations (real PostgreSQL)', () => {
   });
 
   it('allows at most one live policy per entity and type, any number of deleted ones', async () => {
-    const { rows: [company] } = await pool.query(`INSERT INTO companies (name) VALUES ('Policy Co') RETURNING id`);
+    const {
+      rows: [company],
+    } = await pool.query(`INSERT INTO companies (name) VALUES ('Policy Co') RETURNING id`);
     const insert = (deleted: boolean) =>
       pool.query(
         `INSERT INTO policy_configurations (company_id, configurable_type, configurable_id, policy_type, config, deleted_at)
@@ -97,17 +101,27 @@ describe('schema migrations (real PostgreSQL)', () => {
   });
 
   it('refuses a row that points into another company', async () => {
-    const { rows: [a] } = await pool.query(`INSERT INTO companies (name) VALUES ('A') RETURNING id`);
-    const { rows: [b] } = await pool.query(`INSERT INTO companies (name) VALUES ('B') RETURNING id`);
-    const { rows: [branchOfA] } = await pool.query(`INSERT INTO branches (company_id, name) VALUES ($1, 'A main') RETURNING id`, [a.id]);
+    const {
+      rows: [a],
+    } = await pool.query(`INSERT INTO companies (name) VALUES ('A') RETURNING id`);
+    const {
+      rows: [b],
+    } = await pool.query(`INSERT INTO companies (name) VALUES ('B') RETURNING id`);
+    const {
+      rows: [branchOfA],
+    } = await pool.query(`INSERT INTO branches (company_id, name) VALUES ($1, 'A main') RETURNING id`, [a.id]);
     await expect(
       pool.query(`INSERT INTO services (company_id, branch_id, name) VALUES ($1, $2, 'Cut')`, [b.id, branchOfA.id]),
     ).rejects.toMatchObject({ code: '23503' });
   });
 
   it('cascades a branch delete to its calendar event map', async () => {
-    const { rows: [co] } = await pool.query(`INSERT INTO companies (name) VALUES ('Cal Co') RETURNING id`);
-    const { rows: [br] } = await pool.query(`INSERT INTO branches (company_id, name) VALUES ($1, 'Main') RETURNING id`, [co.id]);
+    const {
+      rows: [co],
+    } = await pool.query(`INSERT INTO companies (name) VALUES ('Cal Co') RETURNING id`);
+    const {
+      rows: [br],
+    } = await pool.query(`INSERT INTO branches (company_id, name) VALUES ($1, 'Main') RETURNING id`, [co.id]);
     await pool.query(`INSERT INTO calcom_event_map (company_id, calcom_event_type_id, branch_id) VALUES ($1, 'evt-1', $2)`, [co.id, br.id]);
     await pool.query(`DELETE FROM branches WHERE id = $1`, [br.id]);
     const { rowCount } = await pool.query(`SELECT 1 FROM calcom_event_map WHERE company_id = $1`, [co.id]);

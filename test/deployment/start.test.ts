@@ -41,7 +41,11 @@ describe('npm start (all-in-one)', () => {
   async function start(): Promise<void> {
     output = '';
     const { DATABASE_URL: _d, TEMPORAL_ADDRESS: _t, SMTP_URL: _s, TWILIO_BASE_URL: _w, ...inherited } = process.env;
-    child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts', 'start'], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts', 'start'], {
+      cwd: ROOT,
+      env: { ...inherited, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (d) => (output += d));
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
@@ -81,7 +85,11 @@ describe('npm start (all-in-one)', () => {
     const company = await api('POST', '/v1/companies', TOKEN, { name: 'Start Salon' });
     const key = company.body.apiKey.key;
     const customer = await api('POST', '/v1/customers', key, { name: 'Lucía', email: 'lucia@example.test' });
-    const sent = await api('POST', '/v1/notifications', key, { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.body.id }, data: {} });
+    const sent = await api('POST', '/v1/notifications', key, {
+      eventType: 'payment_received',
+      notifiable: { type: 'customer', id: customer.body.id },
+      data: {},
+    });
     expect(sent.status).toBe(202);
     const id = sent.body.notification.id;
     let status = '';
@@ -99,7 +107,10 @@ describe('npm start (all-in-one)', () => {
     expect((await api('GET', `/v1/notifications/${id}`, key)).body.status).toBe('delivered');
     const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
     try {
-      const described = await connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: `notification-${id}` } });
+      const described = await connection.workflowService.describeWorkflowExecution({
+        namespace: 'default',
+        execution: { workflowId: `notification-${id}` },
+      });
       expect(described.workflowExecutionInfo?.type?.name).toBe('notificationWorkflow');
     } finally {
       await connection.close();

@@ -26,7 +26,10 @@ async function validateDeployment(env: Record<string, string>) {
 }
 
 describe('validate-deployment (real Postgres, real Temporal)', () => {
-  const temporal = () => ({ TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!, TEMPORAL_NAMESPACE: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+  const temporal = () => ({
+    TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!,
+    TEMPORAL_NAMESPACE: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
+  });
 
   it('passes on a fully migrated database and a prepared namespace', async () => {
     const result = await validateDeployment({ DATABASE_URL: process.env.TEST_DATABASE_URL!, ...temporal() });
@@ -58,16 +61,27 @@ describe('validate-deployment (real Postgres, real Temporal)', () => {
   it('exits 1 naming the search attributes a namespace lacks', async () => {
     const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
     const namespace = `bare-${Date.now()}`;
-    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86400) } });
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86400) },
+    });
     await connection.close();
-    const result = await validateDeployment({ DATABASE_URL: process.env.TEST_DATABASE_URL!, TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!, TEMPORAL_NAMESPACE: namespace });
+    const result = await validateDeployment({
+      DATABASE_URL: process.env.TEST_DATABASE_URL!,
+      TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!,
+      TEMPORAL_NAMESPACE: namespace,
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('missing search attribute: CallbackStatus');
     expect(result.stderr).toContain('missing search attribute: CompanyId');
   });
 
   it('exits 1 naming an unreachable Temporal', async () => {
-    const result = await validateDeployment({ DATABASE_URL: process.env.TEST_DATABASE_URL!, TEMPORAL_ADDRESS: '127.0.0.1:1', TEMPORAL_NAMESPACE: 'default' });
+    const result = await validateDeployment({
+      DATABASE_URL: process.env.TEST_DATABASE_URL!,
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      TEMPORAL_NAMESPACE: 'default',
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('temporal unreachable');
   });

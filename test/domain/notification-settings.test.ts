@@ -11,7 +11,11 @@ import { quietHoursWaitMs } from '../../src/domain/quiet-hours';
 const ctx = { companyId: 'co', branchId: 'br', serviceId: 'sv', staffId: 'st' };
 const defaults = { channel: 'email' as const, fallbackChannel: 'sms' as const };
 
-function row(level: NotificationConfigRow['configurableType'], id: string, values: Partial<NotificationConfigRow> = {}): NotificationConfigRow {
+function row(
+  level: NotificationConfigRow['configurableType'],
+  id: string,
+  values: Partial<NotificationConfigRow> = {},
+): NotificationConfigRow {
   return {
     id: `cfg-${level}`,
     configurableType: level,
@@ -109,10 +113,16 @@ describe('notification settings resolution (pure)', () => {
   });
 
   it("'none' switches the fallback off; a fallback equal to the channel is no fallback", () => {
-    expect(resolveNotificationConfig(ctx, [row('branch', 'br', { fallbackChannel: 'none' })], defaults).settings.fallbackChannel).toBeNull();
+    expect(
+      resolveNotificationConfig(ctx, [row('branch', 'br', { fallbackChannel: 'none' })], defaults).settings.fallbackChannel,
+    ).toBeNull();
     expect(resolveNotificationConfig(ctx, [row('branch', 'br', { channel: 'sms' })], defaults).settings.fallbackChannel).toBeNull();
     // A nearer level can turn it back on.
-    const on = resolveNotificationConfig(ctx, [row('company', 'co', { fallbackChannel: 'none' }), row('staff', 'st', { fallbackChannel: 'push' })], defaults);
+    const on = resolveNotificationConfig(
+      ctx,
+      [row('company', 'co', { fallbackChannel: 'none' }), row('staff', 'st', { fallbackChannel: 'push' })],
+      defaults,
+    );
     expect(on.settings.fallbackChannel).toBe('push');
   });
 

@@ -29,7 +29,11 @@ describe('end to end: API -> Temporal -> worker -> activities -> Postgres + SMTP
       namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: api.taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ pool: api.pool, logger, channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger) }),
+      activities: createActivities({
+        pool: api.pool,
+        logger,
+        channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger),
+      }),
     });
     running = worker.run();
   });
@@ -63,7 +67,9 @@ describe('end to end: API -> Temporal -> worker -> activities -> Postgres + SMTP
     await api.temporal.workflow.getHandle(`notification-${id}`).result();
     const read = await api.request('GET', `/v1/notifications/${id}`, { key: company.agent });
     expect(read.body.status).toBe('delivered');
-    expect(read.body.attempts).toEqual([expect.objectContaining({ attemptNumber: 1, channel: 'email', status: 'sent', isFallback: false })]);
+    expect(read.body.attempts).toEqual([
+      expect.objectContaining({ attemptNumber: 1, channel: 'email', status: 'sent', isFallback: false }),
+    ]);
     expect(smtp.messages.filter((m) => m.to.includes('lucia@example.test'))).toHaveLength(1);
 
     // Another company sees nothing of it.

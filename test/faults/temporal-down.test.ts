@@ -22,8 +22,12 @@ describe('Temporal down under the API', () => {
 
   it('answers 503 for a new notification and writes nothing; directory reads still work', async () => {
     const company = await api.company();
-    const customer = await api.request('POST', '/v1/customers', { key: company.admin, body: { name: 'Núria', email: 'nuria@example.test' } });
-    const count = async () => (await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1', [company.id])).rows[0].n;
+    const customer = await api.request('POST', '/v1/customers', {
+      key: company.admin,
+      body: { name: 'Núria', email: 'nuria@example.test' },
+    });
+    const count = async () =>
+      (await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1', [company.id])).rows[0].n;
 
     const res = await downApi.request('POST', '/v1/notifications', {
       key: company.agent,

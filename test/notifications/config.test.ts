@@ -24,7 +24,8 @@ describe('notification configuration (service, real PostgreSQL)', () => {
     await pool.end();
   });
 
-  const put = (o: Organisation, body: Record<string, unknown>) => service.upsertNotificationConfig(o.companyId, { eventType: 'appointment_confirmed', ...body });
+  const put = (o: Organisation, body: Record<string, unknown>) =>
+    service.upsertNotificationConfig(o.companyId, { eventType: 'appointment_confirmed', ...body });
   const resolve = (o: Organisation, type: 'appointment' | 'staff' | 'customer', id: string, eventType = 'appointment_confirmed') =>
     service.resolveNotificationConfig(o.companyId, { eventType, notifiable: { type, id } });
 
@@ -87,10 +88,21 @@ describe('notification configuration (service, real PostgreSQL)', () => {
   });
 
   it('NULL inherits setting by setting; PUT replaces the row; all four levels at once', async () => {
-    await put(org, { configurableType: 'company', configurableId: org.companyId, retryCount: 1, retryStrategy: 'constant', rateLimit: { count: 5, windowSeconds: 60 } });
+    await put(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      retryCount: 1,
+      retryStrategy: 'constant',
+      rateLimit: { count: 5, windowSeconds: 60 },
+    });
     await put(org, { configurableType: 'branch', configurableId: org.branchId, retryDelayMinutes: 7, fallbackChannel: 'none' });
     await put(org, { configurableType: 'service', configurableId: org.serviceId, quietHours: { start: '21:00', end: '08:30' } });
-    const replaced = await put(org, { configurableType: 'staff', configurableId: org.staffId, channel: 'whatsapp', providers: ['twilio-whatsapp'] });
+    const replaced = await put(org, {
+      configurableType: 'staff',
+      configurableId: org.staffId,
+      channel: 'whatsapp',
+      providers: ['twilio-whatsapp'],
+    });
     expect(replaced.created).toBe(false);
     expect(replaced.config.retryCount).toBeNull(); // replaced, not merged
     const r = await resolve(org, 'appointment', org.appointmentId);
@@ -129,14 +141,30 @@ describe('notification configuration (service, real PostgreSQL)', () => {
     }).catch((e) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues.map((i) => i.field).sort()).toEqual(
-      ['channel', 'configurableId', 'configurableType', 'quietHours.start', 'rateLimit.count', 'retryCount', 'retryStrategy', 'surprise'].sort(),
+      [
+        'channel',
+        'configurableId',
+        'configurableType',
+        'quietHours.start',
+        'rateLimit.count',
+        'retryCount',
+        'retryStrategy',
+        'surprise',
+      ].sort(),
     );
-    const same = await put(org, { configurableType: 'company', configurableId: org.companyId, channel: 'sms', fallbackChannel: 'sms' }).catch((e) => e);
+    const same = await put(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      channel: 'sms',
+      fallbackChannel: 'sms',
+    }).catch((e) => e);
     expect((same as ValidationError).issues).toEqual([{ field: 'fallbackChannel', message: 'must differ from channel' }]);
   });
 
   it('refuses a template that does not parse, naming the field', async () => {
-    const error = await put(org, { configurableType: 'company', configurableId: org.companyId, templateBody: 'Hello {{#if x}}' }).catch((e) => e);
+    const error = await put(org, { configurableType: 'company', configurableId: org.companyId, templateBody: 'Hello {{#if x}}' }).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues[0].field).toBe('templateBody');
   });

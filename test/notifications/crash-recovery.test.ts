@@ -25,7 +25,15 @@ describe('notification delivery survives a worker shutdown', () => {
   // No workflow cache, hence no sticky task queue: the time-skipping test server was observed not
   // to hand a sticky workflow task back to the shared queue once its worker is gone.
   const rig = (taskQueue: string, shutdownGraceMs = 2_000) =>
-    startRig({ connection: env.nativeConnection, client: env.client, pool, channels: testChannels(servers), taskQueue, shutdownGraceMs, maxCachedWorkflows: 0 });
+    startRig({
+      connection: env.nativeConnection,
+      client: env.client,
+      pool,
+      channels: testChannels(servers),
+      taskQueue,
+      shutdownGraceMs,
+      maxCachedWorkflows: 0,
+    });
   const mailsTo = (address: string) => servers.smtp.messages.filter((m) => m.to.includes(address));
 
   async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000) {
@@ -42,7 +50,10 @@ describe('notification delivery survives a worker shutdown', () => {
     const taskQueue = uniqueTaskQueue('crash-sleep');
     const first = await rig(taskQueue);
     servers.smtp.refuseNext({ code: 451 });
-    const { notification } = await first.service.sendNotification(org.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: org.customerId } });
+    const { notification } = await first.service.sendNotification(org.companyId, {
+      eventType: 'payment_received',
+      notifiable: { type: 'customer', id: org.customerId },
+    });
     await until('the retry wait', async () => (await first.service.getNotification(org.companyId, notification.id)).status === 'waiting');
     await first.stop();
 
@@ -66,7 +77,10 @@ describe('notification delivery survives a worker shutdown', () => {
     const taskQueue = uniqueTaskQueue('crash-send');
     const first = await rig(taskQueue, 200);
     const held = servers.smtp.hold();
-    const { notification } = await first.service.sendNotification(org.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: org.customerId } });
+    const { notification } = await first.service.sendNotification(org.companyId, {
+      eventType: 'payment_received',
+      notifiable: { type: 'customer', id: org.customerId },
+    });
     await held.arrived; // the SMTP conversation is in flight (RCPT TO unanswered)
     await first.stop(); // grace 200 ms, then the activity is cancelled and its socket closed
     held.release();
@@ -84,7 +98,9 @@ describe('notification delivery survives a worker shutdown', () => {
     const rows = await attemptsOf(pool, notification.id);
     expect(rows.map((r) => [r.attempt_number, r.provider, r.status, r.may_have_sent])).toEqual([[1, 'smtp', 'sent', true]]);
     const history = await env.client.workflow.getHandle(`notification-${notification.id}`).fetchHistory();
-    const sendAttempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const sendAttempts = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(Math.max(...sendAttempts.map(Number))).toBeGreaterThan(1);
   });
 });

@@ -8,7 +8,16 @@ import { createOrganisation, pushSubscription, type Organisation } from '../supp
 import { Worker } from '@temporalio/worker';
 import { saveHistories } from '../workflows/recorded-histories';
 import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
-import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers, type NotificationRig } from './harness';
+import {
+  attemptsOf,
+  resultOf,
+  startChannelServers,
+  startRig,
+  testChannels,
+  timerDurations,
+  type ChannelServers,
+  type NotificationRig,
+} from './harness';
 
 const MIN = 60_000;
 
@@ -42,13 +51,19 @@ describe('notification workflow (time-skipping server)', () => {
 
   const config = (org: Organisation, body: Record<string, unknown>) => rig.service.upsertNotificationConfig(org.companyId, body);
   const started: string[] = [];
-  const send = async (org: Organisation, eventType: string, notifiable: { type: string; id: string }, data: Record<string, unknown> = {}) => {
+  const send = async (
+    org: Organisation,
+    eventType: string,
+    notifiable: { type: string; id: string },
+    data: Record<string, unknown> = {},
+  ) => {
     const id = (await rig.service.sendNotification(org.companyId, { eventType, notifiable, data })).notification.id;
     started.push(id);
     return id;
   };
   const mailsTo = (address: string) => servers.smtp.messages.filter((m) => m.to.includes(address)).length;
-  const emailOf = async (table: 'customers' | 'staff', id: string) => (await pool.query(`SELECT email FROM ${table} WHERE id = $1`, [id])).rows[0].email as string;
+  const emailOf = async (table: 'customers' | 'staff', id: string) =>
+    (await pool.query(`SELECT email FROM ${table} WHERE id = $1`, [id])).rows[0].email as string;
 
   async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
@@ -75,7 +90,11 @@ describe('notification workflow (time-skipping server)', () => {
     const id = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
 
     const result = await resultOf(env.client, id);
-    expect(result).toMatchObject({ status: 'delivered', attempts: 5, delivered: { channel: 'sms', provider: 'twilio-sms', attempt: 5, isFallback: true } });
+    expect(result).toMatchObject({
+      status: 'delivered',
+      attempts: 5,
+      delivered: { channel: 'sms', provider: 'twilio-sms', attempt: 5, isFallback: true },
+    });
     expect(await timerDurations(env.client, id)).toEqual([5 * MIN, 10 * MIN, 20 * MIN]);
 
     const rows = await attemptsOf(pool, id);
@@ -131,7 +150,10 @@ describe('notification workflow (time-skipping server)', () => {
     const org = await createOrganisation(pool);
     servers.smtp.refuseNext({ code: 550, message: 'no such mailbox' });
     const id = await send(org, 'appointment_created', { type: 'appointment', id: org.appointmentId });
-    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', delivered: { channel: 'sms', attempt: 2, isFallback: true } });
+    expect(await resultOf(env.client, id)).toMatchObject({
+      status: 'delivered',
+      delivered: { channel: 'sms', attempt: 2, isFallback: true },
+    });
     expect(await timerDurations(env.client, id)).toEqual([]);
     const rows = await attemptsOf(pool, id);
     expect(rows.map((r) => [r.attempt_number, r.channel, r.status, r.error_kind])).toEqual([
@@ -142,7 +164,13 @@ describe('notification workflow (time-skipping server)', () => {
 
   it('the fallback gets one attempt and never falls back again', async () => {
     const org = await createOrganisation(pool);
-    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_failed', retryCount: 1, retryDelayMinutes: 1 });
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'payment_failed',
+      retryCount: 1,
+      retryDelayMinutes: 1,
+    });
     servers.smtp.refuseAll({ code: 451 });
     servers.twilio.failAll(503);
     const id = await send(org, 'payment_failed', { type: 'customer', id: org.customerId });
@@ -189,13 +217,20 @@ describe('notification workflow (time-skipping server)', () => {
   it('a template error is recorded on an attempt row and never retried', async () => {
     const org = await createOrganisation(pool);
     const before = servers.smtp.received;
-    await config(org, { configurableType: 'staff', configurableId: org.staffId, eventType: 'appointment_confirmed', templateBody: 'Hi {{data.missing}}' });
+    await config(org, {
+      configurableType: 'staff',
+      configurableId: org.staffId,
+      eventType: 'appointment_confirmed',
+      templateBody: 'Hi {{data.missing}}',
+    });
     const rendersBefore = rig.calls.renderNotificationMessage ?? 0;
     const missing = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
     const result = await resultOf(env.client, missing);
     expect(result.status).toBe('failed');
     expect(result.reason).toMatch(/^template error on email: .*"missing" not defined/);
-    expect((await attemptsOf(pool, missing)).map((r) => [r.attempt_number, r.provider, r.status, r.error_kind])).toEqual([[1, 'template', 'failed', 'template']]);
+    expect((await attemptsOf(pool, missing)).map((r) => [r.attempt_number, r.provider, r.status, r.error_kind])).toEqual([
+      [1, 'template', 'failed', 'template'],
+    ]);
     // The render activity ran once: a non-retryable failure, no retry.
     expect(rig.calls.renderNotificationMessage - rendersBefore).toBe(1);
 
@@ -208,16 +243,29 @@ describe('notification workflow (time-skipping server)', () => {
 
   it('suppresses a message over the recipient rate limit, also under concurrency', async () => {
     const org = await createOrganisation(pool);
-    await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', rateLimit: { count: 2, windowSeconds: 3600 } });
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'payment_received',
+      rateLimit: { count: 2, windowSeconds: 3600 },
+    });
     const address = await emailOf('customers', org.customerId);
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await resultOf(env.client, await send(org, 'payment_received', { type: 'customer', id: org.customerId }))).status);
+    for (let i = 0; i < 3; i++)
+      statuses.push((await resultOf(env.client, await send(org, 'payment_received', { type: 'customer', id: org.customerId }))).status);
     expect(statuses).toEqual(['delivered', 'delivered', 'suppressed']);
     expect(mailsTo(address)).toBe(2);
 
     const busy = await createOrganisation(pool);
-    await config(busy, { configurableType: 'company', configurableId: busy.companyId, eventType: 'payment_received', rateLimit: { count: 2, windowSeconds: 3600 } });
-    const ids = await Promise.all(Array.from({ length: 6 }, () => send(busy, 'payment_received', { type: 'customer', id: busy.customerId })));
+    await config(busy, {
+      configurableType: 'company',
+      configurableId: busy.companyId,
+      eventType: 'payment_received',
+      rateLimit: { count: 2, windowSeconds: 3600 },
+    });
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, () => send(busy, 'payment_received', { type: 'customer', id: busy.customerId })),
+    );
     // The six run concurrently; their results are awaited one by one (concurrent result() calls
     // unbalance the time-skipping server's lock count and freeze its clock for the rest of the file).
     const results = [];
@@ -279,7 +327,9 @@ describe('notification workflow (time-skipping server)', () => {
   });
 
   it('push: staff have no subscription (permanent, then the email fallback); a customer gets a Web Push message', async () => {
-    const org = await createOrganisation(pool, { customer: { pushSubscription: pushSubscription(servers.push.endpoint(`c-${randomUUID()}`)) } });
+    const org = await createOrganisation(pool, {
+      customer: { pushSubscription: pushSubscription(servers.push.endpoint(`c-${randomUUID()}`)) },
+    });
     const toStaff = await send(org, 'staff_assigned', { type: 'staff', id: org.staffId }, { description: 'callback for Dora' });
     expect(await resultOf(env.client, toStaff)).toMatchObject({ status: 'delivered', delivered: { channel: 'email', isFallback: true } });
     const rows = await attemptsOf(pool, toStaff);
@@ -292,7 +342,10 @@ describe('notification workflow (time-skipping server)', () => {
     await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', channel: 'push' });
     const before = servers.push.requests.length;
     const toCustomer = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
-    expect(await resultOf(env.client, toCustomer)).toMatchObject({ status: 'delivered', delivered: { channel: 'push', provider: 'webpush' } });
+    expect(await resultOf(env.client, toCustomer)).toMatchObject({
+      status: 'delivered',
+      delivered: { channel: 'push', provider: 'webpush' },
+    });
     expect(servers.push.requests.length).toBe(before + 1);
     expect(servers.push.requests.at(-1)!.headers.authorization).toMatch(/^vapid /);
   });
@@ -348,7 +401,14 @@ describe('notification workflow (time-skipping server)', () => {
         } else {
           expect(result).toMatchObject({ status: 'failed', reason: expect.stringContaining('rolled back'), attempts: 0 });
           expect(mailsTo(address)).toBe(mails);
-          expect((await pool.query(`SELECT 1 FROM notifications WHERE id = $1 UNION ALL SELECT 1 FROM notification_deliveries WHERE notification_id = $1`, [id])).rowCount).toBe(0);
+          expect(
+            (
+              await pool.query(
+                `SELECT 1 FROM notifications WHERE id = $1 UNION ALL SELECT 1 FROM notification_deliveries WHERE notification_id = $1`,
+                [id],
+              )
+            ).rowCount,
+          ).toBe(0);
         }
       } finally {
         db.release();
@@ -359,7 +419,10 @@ describe('notification workflow (time-skipping server)', () => {
   it('replays every history of this file deterministically with the current workflow code', async () => {
     expect(started.length).toBeGreaterThan(20);
     const histories = await Promise.all(
-      started.map(async (id) => ({ workflowId: `notification-${id}`, history: await env.client.workflow.getHandle(`notification-${id}`).fetchHistory() })),
+      started.map(async (id) => ({
+        workflowId: `notification-${id}`,
+        history: await env.client.workflow.getHandle(`notification-${id}`).fetchHistory(),
+      })),
     );
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
       expect(result.error).toBeUndefined();

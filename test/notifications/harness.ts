@@ -11,7 +11,13 @@ import { createLogger } from '../../src/logger';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
 import { installSdkRuntime } from '../../src/temporal/sdk-logger';
 import { createProductWorker } from '../../src/temporal/worker';
-import { startPushServer, startSmtpServer, startTwilioServer, type SmtpTestServer, type TwilioTestServer } from '../support/channel-servers';
+import {
+  startPushServer,
+  startSmtpServer,
+  startTwilioServer,
+  type SmtpTestServer,
+  type TwilioTestServer,
+} from '../support/channel-servers';
 import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
 
 export const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -26,7 +32,12 @@ export interface ChannelServers {
 }
 
 export async function startChannelServers(): Promise<ChannelServers> {
-  const [smtp, smtpBackup, twilio, push] = await Promise.all([startSmtpServer(), startSmtpServer(), startTwilioServer(), startPushServer()]);
+  const [smtp, smtpBackup, twilio, push] = await Promise.all([
+    startSmtpServer(),
+    startSmtpServer(),
+    startTwilioServer(),
+    startPushServer(),
+  ]);
   return {
     smtp,
     smtpBackup,

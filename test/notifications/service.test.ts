@@ -9,7 +9,16 @@ import { CompanyId, NotificationChannel, NotificationEventType, NotificationStat
 import { testPool } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
 import { sharedTemporal } from '../support/temporal';
-import { attemptsOf, logger, resultOf, startChannelServers, startRig, testChannels, type ChannelServers, type NotificationRig } from './harness';
+import {
+  attemptsOf,
+  logger,
+  resultOf,
+  startChannelServers,
+  startRig,
+  testChannels,
+  type ChannelServers,
+  type NotificationRig,
+} from './harness';
 
 /** The service the routes wrap, on the suite's real Temporal dev server and PostgreSQL. */
 describe('notification service (Temporal dev server)', () => {
@@ -33,13 +42,23 @@ describe('notification service (Temporal dev server)', () => {
     await pool.end();
   });
 
-  const body = (over: Record<string, unknown> = {}) => ({ eventType: 'appointment_created', notifiable: { type: 'appointment', id: org.appointmentId }, ...over });
-  const rowsOf = async (companyId: string) => (await pool.query(`SELECT id FROM notifications WHERE company_id = $1`, [companyId])).rows.map((r) => r.id);
+  const body = (over: Record<string, unknown> = {}) => ({
+    eventType: 'appointment_created',
+    notifiable: { type: 'appointment', id: org.appointmentId },
+    ...over,
+  });
+  const rowsOf = async (companyId: string) =>
+    (await pool.query(`SELECT id FROM notifications WHERE company_id = $1`, [companyId])).rows.map((r) => r.id);
 
   it('creates the row and its workflow (id notification-<id>, search attributes) and delivers', async () => {
     const { created, notification } = await rig.service.sendNotification(org.companyId, body({ data: { note: 'hi' } }));
     expect(created).toBe(true);
-    expect(notification).toMatchObject({ companyId: org.companyId, eventType: 'appointment_created', workflowId: `notification-${notification.id}`, data: { note: 'hi' } });
+    expect(notification).toMatchObject({
+      companyId: org.companyId,
+      eventType: 'appointment_created',
+      workflowId: `notification-${notification.id}`,
+      data: { note: 'hi' },
+    });
     expect(await resultOf(env.client, notification.id)).toMatchObject({ status: 'delivered' });
     const described = await env.client.workflow.getHandle(notification.workflowId).describe();
     expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
@@ -47,7 +66,11 @@ describe('notification service (Temporal dev server)', () => {
     expect(described.typedSearchAttributes.get(NotificationChannel)).toBe('email');
     expect(described.typedSearchAttributes.get(NotificationStatus)).toBe('delivered');
     const view = await rig.service.getNotification(org.companyId, notification.id);
-    expect(view).toMatchObject({ status: 'delivered', live: null, attempts: [{ attemptNumber: 1, channel: 'email', status: 'sent', mayHaveSent: false }] });
+    expect(view).toMatchObject({
+      status: 'delivered',
+      live: null,
+      attempts: [{ attemptNumber: 1, channel: 'email', status: 'sent', mayHaveSent: false }],
+    });
     expect(view.resolvedConfig?.provenance.channel.level).toBe('default');
     expect(view.attempts[0].latencyMs).toBeGreaterThanOrEqual(0);
   });
@@ -64,7 +87,9 @@ describe('notification service (Temporal dev server)', () => {
     expect(new Date(view.live!.waitingUntil!).getTime() - Date.now()).toBeGreaterThan(4 * 60_000);
     const cancelled = await rig.service.cancelNotification(org.companyId, notification.id);
     expect(cancelled).toMatchObject({ status: 'cancelled', statusReason: 'cancelled on request' });
-    expect((await env.client.workflow.getHandle(notification.workflowId).describe()).typedSearchAttributes.get(NotificationStatus)).toBe('cancelled');
+    expect((await env.client.workflow.getHandle(notification.workflowId).describe()).typedSearchAttributes.get(NotificationStatus)).toBe(
+      'cancelled',
+    );
   });
 
   it('honours an Idempotency-Key: same body -> the same notification, another body -> conflict', async () => {
@@ -72,16 +97,26 @@ describe('notification service (Temporal dev server)', () => {
     const before = servers.smtp.messages.length;
     const first = await rig.service.sendNotification(org.companyId, body({ data: { a: 1, b: 2 } }), key);
     // Same body, keys in another order: the same request.
-    const again = await rig.service.sendNotification(org.companyId, { data: { b: 2, a: 1 }, notifiable: { id: org.appointmentId, type: 'appointment' }, eventType: 'appointment_created' }, key);
+    const again = await rig.service.sendNotification(
+      org.companyId,
+      { data: { b: 2, a: 1 }, notifiable: { id: org.appointmentId, type: 'appointment' }, eventType: 'appointment_created' },
+      key,
+    );
     expect(first.created).toBe(true);
     expect(again.created).toBe(false);
     expect(again.notification.id).toBe(first.notification.id);
-    await expect(rig.service.sendNotification(org.companyId, body({ data: { a: 2 } }), key)).rejects.toMatchObject({ code: 'idempotency_key_reused' });
+    await expect(rig.service.sendNotification(org.companyId, body({ data: { a: 2 } }), key)).rejects.toMatchObject({
+      code: 'idempotency_key_reused',
+    });
     await expect(rig.service.sendNotification(org.companyId, body({ data: { a: 2 } }), key)).rejects.toBeInstanceOf(ConflictError);
     await resultOf(env.client, first.notification.id);
     expect(servers.smtp.messages.length).toBe(before + 1);
     // The key belongs to the company: another company may use the same key.
-    const elsewhere = await rig.service.sendNotification(other.companyId, { ...body(), notifiable: { type: 'customer', id: other.customerId }, eventType: 'payment_received' }, key);
+    const elsewhere = await rig.service.sendNotification(
+      other.companyId,
+      { ...body(), notifiable: { type: 'customer', id: other.customerId }, eventType: 'payment_received' },
+      key,
+    );
     expect(elsewhere.created).toBe(true);
   });
 
@@ -96,9 +131,16 @@ describe('notification service (Temporal dev server)', () => {
   });
 
   it('names each invalid field', async () => {
-    const error = await rig.service.sendNotification(org.companyId, { eventType: 'birthday', notifiable: { type: 'pet', id: 'x' }, extra: 1 }).catch((e) => e);
+    const error = await rig.service
+      .sendNotification(org.companyId, { eventType: 'birthday', notifiable: { type: 'pet', id: 'x' }, extra: 1 })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues.map((i) => i.field).sort()).toEqual(['eventType', 'extra', 'notifiable.id', 'notifiable.type']);
+    expect((error as ValidationError).issues.map((i) => i.field).sort()).toEqual([
+      'eventType',
+      'extra',
+      'notifiable.id',
+      'notifiable.type',
+    ]);
   });
 
   it("another company's ids are not found, and a request naming them writes nothing", async () => {
@@ -107,23 +149,36 @@ describe('notification service (Temporal dev server)', () => {
     await expect(rig.service.cancelNotification(other.companyId, mine)).rejects.toBeInstanceOf(NotFoundError);
     await expect(rig.service.getNotification(org.companyId, 'not-a-uuid')).rejects.toBeInstanceOf(NotFoundError);
     const before = await rowsOf(org.companyId);
-    await expect(rig.service.sendNotification(org.companyId, body({ notifiable: { type: 'appointment', id: other.appointmentId } }))).rejects.toBeInstanceOf(NotFoundError);
-    await expect(rig.service.sendNotification(org.companyId, body({ notifiable: { type: 'staff', id: other.staffId } }))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      rig.service.sendNotification(org.companyId, body({ notifiable: { type: 'appointment', id: other.appointmentId } })),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      rig.service.sendNotification(org.companyId, body({ notifiable: { type: 'staff', id: other.staffId } })),
+    ).rejects.toBeInstanceOf(NotFoundError);
     expect(await rowsOf(org.companyId)).toEqual(before);
     await resultOf(env.client, mine);
   });
 
   it('when the workflow cannot be started, nothing is written (no row without a workflow)', async () => {
     const o = await createOrganisation(pool);
-    const broken = createNotificationService({ pool, client: new Client({ connection: env.connection, namespace: `missing-${randomUUID()}` }), taskQueue: rig.taskQueue, logger });
+    const broken = createNotificationService({
+      pool,
+      client: new Client({ connection: env.connection, namespace: `missing-${randomUUID()}` }),
+      taskQueue: rig.taskQueue,
+      logger,
+    });
     const key = `down-${randomUUID()}`;
-    await expect(broken.sendNotification(o.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } }, key)).rejects.toBeInstanceOf(
-      UnavailableError,
-    );
+    await expect(
+      broken.sendNotification(o.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } }, key),
+    ).rejects.toBeInstanceOf(UnavailableError);
     expect(await rowsOf(o.companyId)).toEqual([]);
     expect((await pool.query(`SELECT 1 FROM idempotency_keys WHERE company_id = $1`, [o.companyId])).rowCount).toBe(0);
     // The same key works once Temporal is back.
-    const ok = await rig.service.sendNotification(o.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } }, key);
+    const ok = await rig.service.sendNotification(
+      o.companyId,
+      { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } },
+      key,
+    );
     expect(ok.created).toBe(true);
     await resultOf(env.client, ok.notification.id);
     expect(await attemptsOf(pool, ok.notification.id)).toHaveLength(1);
@@ -134,7 +189,15 @@ describe('notification service (Temporal dev server)', () => {
     const b = await createOrganisation(pool);
     const t0 = new Date('2026-03-01T10:00:00Z');
     let seq = 0;
-    async function delivery(o: Organisation, event: string, channel: string, status: string, latency: number | null, isFallback = false, at = t0) {
+    async function delivery(
+      o: Organisation,
+      event: string,
+      channel: string,
+      status: string,
+      latency: number | null,
+      isFallback = false,
+      at = t0,
+    ) {
       const n = randomUUID();
       await pool.query(
         `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, workflow_id, status) VALUES ($1, $2, $3, 'customer', $4, $5, 'delivered')`,
@@ -159,13 +222,33 @@ describe('notification service (Temporal dev server)', () => {
       from: '2026-03-01T00:00:00.000Z',
       to: '2026-03-02T00:00:00.000Z',
       rows: [
-        { eventType: 'payment_failed', channel: 'email', sent: 0, failed: 0, fallback: 0, sending: 1, latencyP50Ms: null, latencyP95Ms: null },
+        {
+          eventType: 'payment_failed',
+          channel: 'email',
+          sent: 0,
+          failed: 0,
+          fallback: 0,
+          sending: 1,
+          latencyP50Ms: null,
+          latencyP95Ms: null,
+        },
         { eventType: 'payment_failed', channel: 'sms', sent: 1, failed: 0, fallback: 1, sending: 0, latencyP50Ms: 50, latencyP95Ms: 50 },
-        { eventType: 'payment_received', channel: 'email', sent: 4, failed: 2, fallback: 0, sending: 0, latencyP50Ms: 250, latencyP95Ms: 385 },
+        {
+          eventType: 'payment_received',
+          channel: 'email',
+          sent: 4,
+          failed: 2,
+          fallback: 0,
+          sending: 0,
+          latencyP50Ms: 250,
+          latencyP95Ms: 385,
+        },
       ],
       totals: { sent: 5, failed: 2, fallback: 1, sending: 1 },
     });
-    await expect(rig.service.notificationAnalytics(a.companyId, { from: '2026-03-02T00:00:00Z', to: '2026-03-01T00:00:00Z' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      rig.service.notificationAnalytics(a.companyId, { from: '2026-03-02T00:00:00Z', to: '2026-03-01T00:00:00Z' }),
+    ).rejects.toBeInstanceOf(ValidationError);
     expect((await rig.service.notificationAnalytics(a.companyId)).rows).toEqual([]); // default: the last 7 days
   });
 
@@ -173,11 +256,20 @@ describe('notification service (Temporal dev server)', () => {
     const { requestNotification } = createActivities({ pool, logger, channels: testChannels(servers) });
     const activityEnv = () =>
       new MockActivityEnvironment(
-        { taskQueue: rig.taskQueue, activityId: '3', workflowExecution: { workflowId: `callback-${randomUUID().slice(0, 8)}`, runId: 'r1' } },
+        {
+          taskQueue: rig.taskQueue,
+          activityId: '3',
+          workflowExecution: { workflowId: `callback-${randomUUID().slice(0, 8)}`, runId: 'r1' },
+        },
         { client: env.client },
       );
     const callback = activityEnv();
-    const input = { companyId: org.companyId, eventType: 'callback_escalated' as const, notifiable: { type: 'staff' as const, id: org.managerId }, data: { reason: 'sla_breach' } };
+    const input = {
+      companyId: org.companyId,
+      eventType: 'callback_escalated' as const,
+      notifiable: { type: 'staff' as const, id: org.managerId },
+      data: { reason: 'sla_breach' },
+    };
     const first = (await callback.run(requestNotification, input)) as { notificationId: string; created: boolean };
     const retried = await callback.run(requestNotification, input); // same workflow and activity id: a retry
     expect(first.created).toBe(true);

@@ -15,10 +15,17 @@ function notifiableFor(event: NotificationEventType, org: Organisation): Notifia
 describe('notification templates', () => {
   const pool = testPool();
   let org: Organisation;
-  let mappings: Array<{ event_type: NotificationEventType; description: string; default_channel: string; default_fallback_channel: string | null }>;
+  let mappings: Array<{
+    event_type: NotificationEventType;
+    description: string;
+    default_channel: string;
+    default_fallback_channel: string | null;
+  }>;
   beforeAll(async () => {
     org = await createOrganisation(pool, { name: 'Peluquería Sol & Luna', customer: { timeZone: 'America/New_York' } });
-    mappings = (await pool.query(`SELECT event_type, description, default_channel, default_fallback_channel FROM notification_event_mappings`)).rows;
+    mappings = (
+      await pool.query(`SELECT event_type, description, default_channel, default_fallback_channel FROM notification_event_mappings`)
+    ).rows;
   });
   afterAll(() => pool.end());
 
@@ -52,7 +59,12 @@ describe('notification templates', () => {
 
   it('renders appointment times in the recipient time zone, and staff_assigned to the staff member', async () => {
     const { rows } = await pool.query(`SELECT starts_at FROM appointments WHERE id = $1`, [org.appointmentId]);
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hour12: false }).format(rows[0].starts_at);
+    const local = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'America/New_York',
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    }).format(rows[0].starts_at);
     const created = renderNotification('appointment_created', 'sms', await varsFor('appointment_created'));
     expect(created.body).toContain(`at ${local}`);
     expect(created.body).toContain('Peluquería Sol & Luna'); // no HTML escaping on text channels
@@ -62,21 +74,32 @@ describe('notification templates', () => {
   });
 
   it('uses optional data when given', async () => {
-    const out = renderNotification('callback_escalated', 'sms', await varsFor('callback_escalated', { customerName: 'Dora', reason: 'sla_breach' }));
+    const out = renderNotification(
+      'callback_escalated',
+      'sms',
+      await varsFor('callback_escalated', { customerName: 'Dora', reason: 'sla_breach' }),
+    );
     expect(out.body).toBe('Escalated callback for Dora: sla_breach.');
   });
 
   it('a missing variable or a syntax error is a TemplateError naming the problem', async () => {
     const vars = await varsFor('payment_received');
-    expect(() => renderNotification('payment_received', 'email', vars, { subject: null, body: 'Paid {{data.amount}}' })).toThrow(TemplateError);
-    expect(() => renderNotification('payment_received', 'email', vars, { subject: null, body: 'Paid {{data.amount}}' })).toThrow(/"amount" not defined/);
+    expect(() => renderNotification('payment_received', 'email', vars, { subject: null, body: 'Paid {{data.amount}}' })).toThrow(
+      TemplateError,
+    );
+    expect(() => renderNotification('payment_received', 'email', vars, { subject: null, body: 'Paid {{data.amount}}' })).toThrow(
+      /"amount" not defined/,
+    );
     // A customer notifiable has no appointment: an appointment template cannot render for it.
     expect(() => renderNotification('appointment_created', 'sms', vars)).toThrow(/appointment/);
     expect(() => renderNotification('payment_received', 'sms', vars, { subject: null, body: 'Hi {{#each}}' })).toThrow(/Parse error/);
   });
 
   it('applies an override and keeps the default subject when only the body is overridden', async () => {
-    const out = renderNotification('payment_received', 'email', await varsFor('payment_received', { amount: '25 EUR' }), { subject: null, body: 'Thanks {{recipient.name}}, {{data.amount}}' });
+    const out = renderNotification('payment_received', 'email', await varsFor('payment_received', { amount: '25 EUR' }), {
+      subject: null,
+      body: 'Thanks {{recipient.name}}, {{data.amount}}',
+    });
     expect(out).toEqual({ subject: 'Payment received', body: 'Thanks Carla, 25 EUR' });
   });
 });

@@ -17,7 +17,11 @@ export interface TestApi {
   temporal: Client;
   taskQueue: string;
   /** fetch() against the API with JSON in and out. */
-  request(method: string, path: string, options?: { key?: string; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+  request(
+    method: string,
+    path: string,
+    options?: { key?: string; body?: unknown; headers?: Record<string, string>; raw?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** A new company with its admin key, and keys for the other roles. */
   company(name?: string): Promise<{ id: string; admin: string; manager: string; agent: string }>;
   close(): Promise<void>;
@@ -72,7 +76,8 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
     const created = await request('POST', '/v1/companies', { key: PLATFORM_TOKEN, body: { name } });
     if (created.status !== 201) throw new Error(`company creation failed: ${JSON.stringify(created.body)}`);
     const admin = created.body.apiKey.key as string;
-    const key = async (role: string) => (await request('POST', '/v1/api-keys', { key: admin, body: { name: role, role } })).body.key as string;
+    const key = async (role: string) =>
+      (await request('POST', '/v1/api-keys', { key: admin, body: { name: role, role } })).body.key as string;
     return { id: created.body.company.id, admin, manager: await key('manager'), agent: await key('agent') };
   };
 

@@ -63,7 +63,9 @@ export async function startSmtpServer(): Promise<SmtpTestServer> {
         state.received += 1;
         const refusal = queue.shift() ?? always;
         if (refusal) {
-          const error = new Error(refusal.message ?? (refusal.code >= 500 ? 'mailbox unavailable' : 'try again later')) as Error & { responseCode: number };
+          const error = new Error(refusal.message ?? (refusal.code >= 500 ? 'mailbox unavailable' : 'try again later')) as Error & {
+            responseCode: number;
+          };
           error.responseCode = refusal.code;
           return callback(error);
         }
@@ -137,7 +139,12 @@ async function startScriptedHttp(handle: (req: HttpRequestRecord, res: http.Serv
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const record: HttpRequestRecord = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+      const record: HttpRequestRecord = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      };
       requests.push(record);
       const status = queue.shift() ?? always;
       if (status) {
@@ -191,15 +198,23 @@ export async function startTwilioServer(accountSid = 'ACtest', authToken = 'secr
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'POST' || req.path !== `/2010-04-01/Accounts/${accountSid}/Messages.json`) return json(404, { code: 20404, message: 'not found' });
+    if (req.method !== 'POST' || req.path !== `/2010-04-01/Accounts/${accountSid}/Messages.json`)
+      return json(404, { code: 20404, message: 'not found' });
     if (req.headers.authorization !== expectedAuth) return json(401, { code: 20003, message: 'authenticate' });
     const form = new URLSearchParams(req.body.toString('utf8'));
     const token = req.headers['i-twilio-idempotency-token'] as string | undefined;
     const seen = token ? byToken.get(token) : undefined;
     if (seen) return json(201, { sid: seen.sid, status: 'queued' });
     const to = form.get('To') ?? '';
-    if (!/^(whatsapp:)?\+\d{7,15}$/.test(to)) return json(400, { code: 21211, message: `The 'To' number ${to} is not a valid phone number.` });
-    const message: TwilioMessage = { sid: `SM${messages.length + 1}`.padEnd(34, '0'), to, from: form.get('From') ?? '', body: form.get('Body') ?? '', token };
+    if (!/^(whatsapp:)?\+\d{7,15}$/.test(to))
+      return json(400, { code: 21211, message: `The 'To' number ${to} is not a valid phone number.` });
+    const message: TwilioMessage = {
+      sid: `SM${messages.length + 1}`.padEnd(34, '0'),
+      to,
+      from: form.get('From') ?? '',
+      body: form.get('Body') ?? '',
+      token,
+    };
     messages.push(message);
     if (token) byToken.set(token, message);
     json(201, { sid: message.sid, status: 'queued' });

@@ -33,13 +33,25 @@ export async function createOrganisation(db: Queryable, options: OrganisationOpt
   const tag = unique('org');
   const one = async (sql: string, params: unknown[]) => (await db.query(sql, params)).rows[0].id as string;
   const companyId = await one(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [options.name ?? `Salon ${tag}`]);
-  const branchId = await one(`INSERT INTO branches (company_id, name, time_zone, phone) VALUES ($1, 'Centro', 'Europe/Madrid', '+34910000000') RETURNING id`, [companyId]);
+  const branchId = await one(
+    `INSERT INTO branches (company_id, name, time_zone, phone) VALUES ($1, 'Centro', 'Europe/Madrid', '+34910000000') RETURNING id`,
+    [companyId],
+  );
   const otherBranchId = await one(`INSERT INTO branches (company_id, name) VALUES ($1, 'Norte') RETURNING id`, [companyId]);
-  const serviceId = await one(`INSERT INTO services (company_id, branch_id, name, duration_minutes) VALUES ($1, $2, 'Haircut', 45) RETURNING id`, [companyId, branchId]);
+  const serviceId = await one(
+    `INSERT INTO services (company_id, branch_id, name, duration_minutes) VALUES ($1, $2, 'Haircut', 45) RETURNING id`,
+    [companyId, branchId],
+  );
   const s = options.staff ?? {};
   const staffId = await one(
     `INSERT INTO staff (company_id, branch_id, name, email, phone, time_zone) VALUES ($1, $2, 'Ana', $3, $4, $5) RETURNING id`,
-    [companyId, branchId, s.email === undefined ? `ana.${tag}@example.test` : s.email, s.phone === undefined ? '+34600000002' : s.phone, s.timeZone ?? 'Europe/Madrid'],
+    [
+      companyId,
+      branchId,
+      s.email === undefined ? `ana.${tag}@example.test` : s.email,
+      s.phone === undefined ? '+34600000002' : s.phone,
+      s.timeZone ?? 'Europe/Madrid',
+    ],
   );
   const managerId = await one(
     `INSERT INTO staff (company_id, branch_id, name, email, role) VALUES ($1, $2, 'Marta', $3, 'manager') RETURNING id`,
@@ -59,7 +71,8 @@ export async function createOrganisation(db: Queryable, options: OrganisationOpt
       c.pushSubscription === undefined ? null : JSON.stringify(c.pushSubscription),
     ],
   );
-  const startsAt = options.startsAt ?? new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1, 10));
+  const startsAt =
+    options.startsAt ?? new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1, 10));
   const appointmentId = await one(
     `INSERT INTO appointments (company_id, customer_id, branch_id, service_id, staff_id, starts_at, ends_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,

@@ -15,10 +15,14 @@ export class RestartablePostgres {
   ) {}
 
   async start(): Promise<string> {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', 'test/support/postgres-process.ts', this.dataDir, String(this.port), this.database], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', '@swc-node/register', 'test/support/postgres-process.ts', this.dataDir, String(this.port), this.database],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));

@@ -42,7 +42,9 @@ const invalid = (issues: FieldIssue[]) => new ValidationError(`invalid request: 
 async function staffOfBranch(tx: PoolClient, companyId: string, staffId: string, branchId: string): Promise<FieldIssue | undefined> {
   const staff = await findStaff(tx, companyId, staffId, { forShare: true });
   if (!staff) throw new NotFoundError('staff member', staffId);
-  return staff.branch_id === branchId ? undefined : { field: 'body.staffId', message: `staff member ${staffId} does not work at branch ${branchId}` };
+  return staff.branch_id === branchId
+    ? undefined
+    : { field: 'body.staffId', message: `staff member ${staffId} does not work at branch ${branchId}` };
 }
 
 /** Every referenced id exists in the caller's company (else 404), then service and staff belong to the branch (else 400). */
@@ -60,7 +62,8 @@ async function checkReferences(
     const issue = await staffOfBranch(tx, companyId, ref.staffId, ref.branchId);
     if (issue) issues.push(issue);
   }
-  if (service.branch_id !== ref.branchId) issues.unshift({ field: 'body.serviceId', message: `service ${ref.serviceId} is not offered at branch ${ref.branchId}` });
+  if (service.branch_id !== ref.branchId)
+    issues.unshift({ field: 'body.serviceId', message: `service ${ref.serviceId} is not offered at branch ${ref.branchId}` });
   if (issues.length > 0) throw invalid(issues);
 }
 
@@ -91,9 +94,11 @@ export function appointmentRoutes(routes: ApiRoutes, { pool }: RouteDeps): void 
       responses: { 200: { description: 'Appointments, by start time', schema: z.object({ items: z.array(Appointment) }) } },
       handler: async ({ auth, query }) => {
         // A filter naming an id the company does not have is a 404, as for any other id.
-        if (query.customerId && !(await findCustomer(pool, auth.companyId, query.customerId))) throw new NotFoundError('customer', query.customerId);
+        if (query.customerId && !(await findCustomer(pool, auth.companyId, query.customerId)))
+          throw new NotFoundError('customer', query.customerId);
         if (query.branchId && !(await findBranch(pool, auth.companyId, query.branchId))) throw new NotFoundError('branch', query.branchId);
-        if (query.staffId && !(await findStaff(pool, auth.companyId, query.staffId))) throw new NotFoundError('staff member', query.staffId);
+        if (query.staffId && !(await findStaff(pool, auth.companyId, query.staffId)))
+          throw new NotFoundError('staff member', query.staffId);
         return { status: 200, body: { items: (await listAppointments(pool, auth.companyId, query)).map(appointmentJson) } };
       },
     })

@@ -36,7 +36,10 @@ export function branchRoutes(routes: ApiRoutes, { pool }: RouteDeps): void {
       access: 'agent',
       query: Pagination,
       responses: { 200: { description: 'Branches', schema: z.object({ items: z.array(Branch) }) } },
-      handler: async ({ auth, query }) => ({ status: 200, body: { items: (await listBranches(pool, auth.companyId, query)).map(branchJson) } }),
+      handler: async ({ auth, query }) => ({
+        status: 200,
+        body: { items: (await listBranches(pool, auth.companyId, query)).map(branchJson) },
+      }),
     })
     .add({
       method: 'get',

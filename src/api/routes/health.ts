@@ -6,7 +6,10 @@ import { z } from '../zod';
 export type ReadinessCheck = () => Promise<DeploymentReport>;
 
 const Liveness = z.object({ status: z.literal('ok') }).openapi('Liveness');
-const Readiness = z.object({ ok: z.boolean(), problems: z.array(z.string()) }).passthrough().openapi('Readiness');
+const Readiness = z
+  .object({ ok: z.boolean(), problems: z.array(z.string()) })
+  .passthrough()
+  .openapi('Readiness');
 
 export function healthRoutes(routes: ApiRoutes, deps: RouteDeps): void {
   routes

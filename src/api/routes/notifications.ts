@@ -17,9 +17,7 @@ import type { ApiRoutes } from '../route';
 import { IdempotencyKeyHeader, IdParams, Uuid } from '../schemas/common';
 import { z } from '../zod';
 
-const ResolveQuery = z
-  .object({ eventType: EventTypeSchema, notifiableType: z.enum(NOTIFIABLE_TYPES), notifiableId: Uuid })
-  .strict();
+const ResolveQuery = z.object({ eventType: EventTypeSchema, notifiableType: z.enum(NOTIFIABLE_TYPES), notifiableId: Uuid }).strict();
 const CancelBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
 /** Notification configuration, sending (one workflow per notification), reading, cancelling, analytics. */

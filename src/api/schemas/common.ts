@@ -33,5 +33,10 @@ export const Pagination = z.object({
 });
 
 export const IdempotencyKeyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(200).optional().openapi({ description: 'Repeating a request with the same key returns the first outcome' }),
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .openapi({ description: 'Repeating a request with the same key returns the first outcome' }),
 });

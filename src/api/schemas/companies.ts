@@ -11,9 +11,7 @@ export const CreateCompany = z
   .strict()
   .openapi('CreateCompany');
 
-export const Company = z
-  .object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() })
-  .openapi('Company');
+export const Company = z.object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() }).openapi('Company');
 
 export const CreateApiKey = z
   .object({ name: z.string().trim().min(1).max(100), role: z.enum(ROLES) })
@@ -32,6 +30,8 @@ export const ApiKey = z
   })
   .openapi('ApiKey');
 
-export const CreatedApiKey = ApiKey.extend({ key: z.string().openapi({ description: 'Shown once; only its hash is stored' }) }).openapi('CreatedApiKey');
+export const CreatedApiKey = ApiKey.extend({ key: z.string().openapi({ description: 'Shown once; only its hash is stored' }) }).openapi(
+  'CreatedApiKey',
+);
 
 export const CreatedCompany = z.object({ company: Company, apiKey: CreatedApiKey }).openapi('CreatedCompany');

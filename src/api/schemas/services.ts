@@ -6,7 +6,12 @@ export const CreateService = z
   .object({
     branchId: Uuid,
     name: Name,
-    durationMinutes: z.number().int().min(1).max(24 * 60).default(30),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(30),
     priceCents: z.number().int().min(0).max(100_000_000).default(0),
   })
   .strict()
@@ -16,7 +21,11 @@ export const UpdateService = z
   .object({
     branchId: Uuid,
     name: Name,
-    durationMinutes: z.number().int().min(1).max(24 * 60),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60),
     priceCents: z.number().int().min(0).max(100_000_000),
   })
   .partial()

@@ -51,13 +51,28 @@ export async function insertAppointment(db: Queryable, companyId: string, input:
   const { rows } = await db.query<AppointmentRow>(
     `INSERT INTO appointments (company_id, customer_id, branch_id, service_id, staff_id, starts_at, ends_at, status, notes)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-    [companyId, input.customerId, input.branchId, input.serviceId, input.staffId ?? null, input.startsAt, input.endsAt, input.status, input.notes ?? null],
+    [
+      companyId,
+      input.customerId,
+      input.branchId,
+      input.serviceId,
+      input.staffId ?? null,
+      input.startsAt,
+      input.endsAt,
+      input.status,
+      input.notes ?? null,
+    ],
   );
   return rows[0];
 }
 
 /** Scoped by company; `forUpdate` locks the row for a read-check-write in one transaction. */
-export async function findAppointment(db: Queryable, companyId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<AppointmentRow | undefined> {
+export async function findAppointment(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<AppointmentRow | undefined> {
   const { rows } = await db.query<AppointmentRow>(
     `SELECT * FROM appointments WHERE company_id = $1 AND id = $2${options.forUpdate ? ' FOR UPDATE' : ''}`,
     [companyId, id],
@@ -97,7 +112,12 @@ const COLUMNS: Record<keyof AppointmentPatch, string> = {
   notes: 'notes',
 };
 
-export async function updateAppointment(db: Queryable, companyId: string, id: string, patch: AppointmentPatch): Promise<AppointmentRow | undefined> {
+export async function updateAppointment(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  patch: AppointmentPatch,
+): Promise<AppointmentRow | undefined> {
   const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof AppointmentPatch, unknown]>;
   if (entries.length === 0) return findAppointment(db, companyId, id);
   const sets = entries.map(([k], i) => `${COLUMNS[k]} = $${i + 3}`);

@@ -33,16 +33,22 @@ export async function findBranch(db: Queryable, companyId: string, id: string): 
 }
 
 export async function listBranches(db: Queryable, companyId: string, page: { limit: number; offset: number }): Promise<BranchRow[]> {
-  const { rows } = await db.query<BranchRow>(
-    `SELECT * FROM branches WHERE company_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3`,
-    [companyId, page.limit, page.offset],
-  );
+  const { rows } = await db.query<BranchRow>(`SELECT * FROM branches WHERE company_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3`, [
+    companyId,
+    page.limit,
+    page.offset,
+  ]);
   return rows;
 }
 
 const COLUMNS: Record<keyof BranchInput, string> = { name: 'name', timeZone: 'time_zone', phone: 'phone', email: 'email' };
 
-export async function updateBranch(db: Queryable, companyId: string, id: string, patch: Partial<BranchInput>): Promise<BranchRow | undefined> {
+export async function updateBranch(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  patch: Partial<BranchInput>,
+): Promise<BranchRow | undefined> {
   const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof BranchInput, unknown]>;
   if (entries.length === 0) return findBranch(db, companyId, id);
   const sets = entries.map(([k], i) => `${COLUMNS[k]} = $${i + 3}`);

@@ -61,7 +61,12 @@ export async function insertCustomer(db: Queryable, companyId: string, input: Cu
 }
 
 /** Scoped by company: another company's id is simply not found. */
-export async function findCustomer(db: Queryable, companyId: string, id: string, options: { forShare?: boolean } = {}): Promise<CustomerRow | undefined> {
+export async function findCustomer(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  options: { forShare?: boolean } = {},
+): Promise<CustomerRow | undefined> {
   const { rows } = await db.query<CustomerRow>(
     `SELECT * FROM customers WHERE company_id = $1 AND id = $2${options.forShare ? ' FOR SHARE' : ''}`,
     [companyId, id],
@@ -89,7 +94,12 @@ const COLUMNS: Record<keyof CustomerInput, string> = {
   pushSubscription: 'push_subscription',
 };
 
-export async function updateCustomer(db: Queryable, companyId: string, id: string, patch: Partial<CustomerInput>): Promise<CustomerRow | undefined> {
+export async function updateCustomer(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  patch: Partial<CustomerInput>,
+): Promise<CustomerRow | undefined> {
   const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof CustomerInput, unknown]>;
   if (entries.length === 0) return findCustomer(db, companyId, id);
   const sets = entries.map(([k], i) => (k === 'pushSubscription' ? `${COLUMNS[k]} = $${i + 3}::jsonb` : `${COLUMNS[k]} = $${i + 3}`));

@@ -37,7 +37,12 @@ export async function insertService(db: Queryable, companyId: string, input: Ser
  * Scoped by company: another company's id is simply not found. `forShare` locks the row until
  * the transaction ends, so a check made on it (its branch) still holds when the caller writes.
  */
-export async function findService(db: Queryable, companyId: string, id: string, options: { forShare?: boolean } = {}): Promise<ServiceRow | undefined> {
+export async function findService(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  options: { forShare?: boolean } = {},
+): Promise<ServiceRow | undefined> {
   const { rows } = await db.query<ServiceRow>(
     `SELECT * FROM services WHERE company_id = $1 AND id = $2${options.forShare ? ' FOR SHARE' : ''}`,
     [companyId, id],
@@ -62,7 +67,12 @@ const COLUMNS: Record<keyof ServiceInput, string> = {
   priceCents: 'price_cents',
 };
 
-export async function updateService(db: Queryable, companyId: string, id: string, patch: Partial<ServiceInput>): Promise<ServiceRow | undefined> {
+export async function updateService(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  patch: Partial<ServiceInput>,
+): Promise<ServiceRow | undefined> {
   const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof ServiceInput, unknown]>;
   if (entries.length === 0) return findService(db, companyId, id);
   const sets = entries.map(([k], i) => `${COLUMNS[k]} = $${i + 3}`);

@@ -50,7 +50,12 @@ export async function insertStaff(db: Queryable, companyId: string, input: Staff
 }
 
 /** Scoped by company; `forShare` locks the row (e.g. its branch) until the transaction ends. */
-export async function findStaff(db: Queryable, companyId: string, id: string, options: { forShare?: boolean } = {}): Promise<StaffRow | undefined> {
+export async function findStaff(
+  db: Queryable,
+  companyId: string,
+  id: string,
+  options: { forShare?: boolean } = {},
+): Promise<StaffRow | undefined> {
   const { rows } = await db.query<StaffRow>(
     `SELECT s.*, ${SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${options.forShare ? ' FOR SHARE OF s' : ''}`,
     [companyId, id],
@@ -113,10 +118,11 @@ export async function replaceStaffServices(db: Queryable, companyId: string, sta
   }
   await db.query(`DELETE FROM staff_services WHERE company_id = $1 AND staff_id = $2`, [companyId, staffId]);
   if (wanted.length > 0) {
-    await db.query(
-      `INSERT INTO staff_services (company_id, staff_id, service_id) SELECT $1, $2, unnest($3::uuid[])`,
-      [companyId, staffId, wanted],
-    );
+    await db.query(`INSERT INTO staff_services (company_id, staff_id, service_id) SELECT $1, $2, unnest($3::uuid[])`, [
+      companyId,
+      staffId,
+      wanted,
+    ]);
   }
   return wanted.sort();
 }

@@ -59,7 +59,8 @@ const TEXTS: Record<NotificationEventType, EventText> = {
   callback_requested: {
     subject: 'Callback requested{{#if data.customerName}} by {{data.customerName}}{{/if}}',
     long: '{{#if data.customerName}}{{data.customerName}}{{else}}A customer{{/if}} asked to be called back{{#if data.phoneNumber}} on {{data.phoneNumber}}{{/if}}.{{#if data.priority}} Priority: {{data.priority}}.{{/if}}',
-    short: 'Callback requested{{#if data.customerName}} by {{data.customerName}}{{/if}}{{#if data.phoneNumber}} ({{data.phoneNumber}}){{/if}}.',
+    short:
+      'Callback requested{{#if data.customerName}} by {{data.customerName}}{{/if}}{{#if data.phoneNumber}} ({{data.phoneNumber}}){{/if}}.',
   },
   callback_escalated: {
     subject: 'Escalated callback{{#if data.customerName}} for {{data.customerName}}{{/if}}',
@@ -84,7 +85,8 @@ const TEXTS: Record<NotificationEventType, EventText> = {
   staff_assigned: {
     subject: 'New assignment',
     long: 'You have been assigned {{#if appointment}}the appointment of {{customer.name}} for {{service.name}} on {{appointment.date}} at {{appointment.time}}{{else}}{{#if data.description}}{{data.description}}{{else}}a new task{{/if}}{{/if}}.',
-    short: 'Assigned: {{#if appointment}}{{customer.name}}, {{appointment.date}} {{appointment.time}}{{else}}{{#if data.description}}{{data.description}}{{else}}a new task{{/if}}{{/if}}.',
+    short:
+      'Assigned: {{#if appointment}}{{customer.name}}, {{appointment.date}} {{appointment.time}}{{else}}{{#if data.description}}{{data.description}}{{else}}a new task{{/if}}{{/if}}.',
   },
   customer_feedback_request: {
     subject: 'How was your visit?',
