@@ -14,7 +14,7 @@ import {
   type NotificationWorkflowInput,
 } from '../messages/notification';
 import { CompanyId, NotificationEventType, NotificationStatus } from '../temporal/search-attribute-keys';
-import { CONFIG_COLUMNS, entityExists, listEventMappings, resolveForNotifiable } from './repository';
+import { CONFIG_COLUMNS, entityExists, toConfigRow, listEventMappings, resolveForNotifiable } from './repository';
 import {
   AnalyticsQuery,
   NotificationConfigInput,
@@ -99,24 +99,13 @@ function toAttemptView(r: Record<string, any>): DeliveryAttemptView {
 }
 
 export function toConfigView(r: Record<string, any>): NotificationConfigView {
+  const { quietHoursStart, quietHoursEnd, rateLimitCount, rateLimitWindowSeconds, ...settings } = toConfigRow(r);
   return {
-    id: r.id,
+    ...settings,
     companyId: r.company_id,
-    configurableType: r.configurable_type,
-    configurableId: r.configurable_id,
     eventType: r.event_type,
-    channel: r.channel,
-    fallbackChannel: r.fallback_channel,
-    enabled: r.enabled,
-    retryCount: r.retry_count,
-    retryDelayMinutes: r.retry_delay_minutes,
-    retryStrategy: r.retry_strategy,
-    maxRetryDelayMinutes: r.max_retry_delay_minutes,
-    providers: r.providers,
-    templateSubject: r.template_subject,
-    templateBody: r.template_body,
-    quietHours: r.quiet_hours_start ? { start: r.quiet_hours_start, end: r.quiet_hours_end } : null,
-    rateLimit: r.rate_limit_count ? { count: r.rate_limit_count, windowSeconds: r.rate_limit_window_seconds } : null,
+    quietHours: quietHoursStart && quietHoursEnd ? { start: quietHoursStart, end: quietHoursEnd } : null,
+    rateLimit: rateLimitCount && rateLimitWindowSeconds ? { count: rateLimitCount, windowSeconds: rateLimitWindowSeconds } : null,
     metadata: r.metadata ?? {},
     createdAt: iso(r.created_at)!,
     updatedAt: iso(r.updated_at)!,
