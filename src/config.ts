@@ -39,6 +39,13 @@ export const configSchema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** host:port where the Temporal SDK serves worker metrics for Prometheus; unset: not served. */
+  WORKER_METRICS_BIND_ADDRESS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[^:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464')
+      .optional(),
+  ),
 });
 
 export type Config = z.infer<typeof configSchema>;

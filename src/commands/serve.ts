@@ -28,7 +28,7 @@ export async function serveCommand(role: Role): Promise<number> {
     config = { ...config, PLATFORM_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
   }
   // Before anything creates the SDK runtime (the dev server launcher does): SDK logs go to pino.
-  installSdkRuntime(logger);
+  installSdkRuntime(logger, { metricsBindAddress: config.WORKER_METRICS_BIND_ADDRESS });
   const deps = await resolveDependencies(config, logger, { embedded: role === 'all' });
   const pool = createPool(deps.databaseUrl, { max: config.DATABASE_POOL_SIZE });
   const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);

@@ -25,14 +25,21 @@ export function pinoSdkLogger(logger: Logger): SdkLogger {
 
 let installed = false;
 /**
- * Installs the SDK runtime once per process, logging through pino. Must run before anything
- * creates the runtime (a worker, a NativeConnection, @temporalio/testing); later calls are no-ops.
+ * Installs the SDK runtime once per process, logging through pino and, with `metricsBindAddress`
+ * (e.g. `0.0.0.0:9464`), serving the SDK's worker metrics (task latencies, slots, poll results,
+ * sticky cache, activity and workflow outcomes) for Prometheus. Must run before anything creates
+ * the runtime (a worker, a NativeConnection, @temporalio/testing); later calls are no-ops.
  */
-export function installSdkRuntime(logger: Logger): void {
+export function installSdkRuntime(logger: Logger, options: { metricsBindAddress?: string } = {}): void {
   if (installed) return;
   installed = true;
   try {
-    Runtime.install({ logger: pinoSdkLogger(logger) });
+    Runtime.install({
+      logger: pinoSdkLogger(logger),
+      ...(options.metricsBindAddress
+        ? { telemetryOptions: { metrics: { prometheus: { bindAddress: options.metricsBindAddress, countersTotalSuffix: true } } } }
+        : {}),
+    });
   } catch (error) {
     logger.warn({ err: error }, 'the Temporal SDK runtime already existed; its logs keep their default destination');
   }

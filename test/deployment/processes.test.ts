@@ -11,7 +11,12 @@ interface Exited {
 }
 
 /** Starts a production role (`worker` or `api`) as its own process, waits for `readyMsg`, sends SIGTERM. */
-async function runUntilSigterm(role: 'worker' | 'api', readyMsg: string, env: Record<string, string>): Promise<Exited> {
+async function runUntilSigterm(
+  role: 'worker' | 'api',
+  readyMsg: string,
+  env: Record<string, string>,
+  whenReady: () => Promise<void> = async () => undefined,
+): Promise<Exited> {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts', role], {
     cwd: ROOT,
     env: {
@@ -37,7 +42,7 @@ async function runUntilSigterm(role: 'worker' | 'api', readyMsg: string, env: Re
         logs.push(entry);
         if (!signalled && entry.msg === readyMsg) {
           signalled = true;
-          child.kill('SIGTERM');
+          void whenReady().finally(() => child.kill('SIGTERM'));
         }
       } catch {
         /* not a log line */
@@ -49,8 +54,18 @@ async function runUntilSigterm(role: 'worker' | 'api', readyMsg: string, env: Re
 }
 
 describe('process roles shut down gracefully on SIGTERM', () => {
-  it('the worker drains and exits 0', async () => {
-    const { code, logs } = await runUntilSigterm('worker', 'worker running', {});
+  it('the worker serves its SDK metrics, drains and exits 0', async () => {
+    const metricsPort = await freePort();
+    let metrics = '';
+    const { code, logs } = await runUntilSigterm(
+      'worker',
+      'worker running',
+      { WORKER_METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}` },
+      async () => {
+        metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      },
+    );
+    expect(metrics).toMatch(/temporal_/);
     const messages = logs.map((l) => l.msg);
     expect(messages).toEqual(expect.arrayContaining(['worker running', 'shutting down', 'stopped']));
     expect(messages.indexOf('stopped')).toBeGreaterThan(messages.indexOf('shutting down'));
