@@ -165,6 +165,27 @@ export const NotificationView = z.object({
 });
 export type NotificationView = z.infer<typeof NotificationView>;
 
+/** Up to 100 notifications in one request; each item is a notification of its own. */
+export const SendNotificationBatchInput = z.object({ items: z.array(SendNotificationInput).min(1).max(100) }).strict();
+export type SendNotificationBatchInput = z.input<typeof SendNotificationBatchInput>;
+
+export const BatchResult = z.object({
+  accepted: z.number().int(),
+  /** Items an earlier request with the same Idempotency-Key had already created. */
+  replayed: z.number().int(),
+  failed: z.number().int(),
+  results: z.array(
+    z.object({
+      index: z.number().int(),
+      status: z.enum(['accepted', 'replayed', 'error']),
+      notificationId: Id.optional(),
+      workflowId: z.string().optional(),
+      error: z.object({ code: z.string(), message: z.string() }).optional(),
+    }),
+  ),
+});
+export type BatchResult = z.infer<typeof BatchResult>;
+
 export const SendNotificationResult = z.object({
   /** False when an Idempotency-Key replayed an earlier request. */
   created: z.boolean(),

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ZodType, z } from 'zod';
 import { withTransaction } from '../db/transaction';
-import { ConflictError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
+import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
 import {
   cancelNotificationUpdate,
   isFinalStatus,
@@ -19,6 +19,8 @@ import {
   AnalyticsQuery,
   NotificationConfigInput,
   SendNotificationInput,
+  SendNotificationBatchInput,
+  type BatchResult,
   type AnalyticsView,
   type DeliveryAttemptView,
   type EventTypeView,
@@ -48,6 +50,8 @@ export interface NotificationServiceDeps {
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
+/** Items of a batch sent at once (each is a transaction and a workflow start). */
+const BATCH_CONCURRENCY = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Zod issues as named fields (`notifiable.id`), unknown keys named one by one. */
@@ -389,8 +393,58 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     };
   }
 
+  /**
+   * Many notifications in one request (e.g. tomorrow's reminders). The whole batch is checked
+   * first: an invalid item (400 naming `items.N.field`) or a recipient the company does not have
+   * (404 naming the item) sends nothing. Then each item is its own notification (row + workflow),
+   * sent a few at a time; one item's failure (e.g. Temporal unavailable) does not stop the others
+   * and is reported on that item. With an Idempotency-Key, item N uses `<key>:N`, so repeating the
+   * request creates only what is missing.
+   */
+  async function sendNotificationBatch(companyId: string, input: unknown, idempotencyKey?: string): Promise<BatchResult> {
+    const { items } = parseInput(SendNotificationBatchInput, input);
+    const { rows } = await pool.query<{ type: string; id: string }>(
+      `SELECT 'customer' AS type, id::text FROM customers WHERE company_id = $1 AND id = ANY($2::uuid[])
+       UNION ALL SELECT 'staff', id::text FROM staff WHERE company_id = $1 AND id = ANY($2::uuid[])
+       UNION ALL SELECT 'appointment', id::text FROM appointments WHERE company_id = $1 AND id = ANY($2::uuid[])`,
+      [companyId, [...new Set(items.map((i) => i.notifiable.id))]],
+    );
+    const known = new Set(rows.map((r) => `${r.type}:${r.id}`));
+    const missing = items.findIndex((i) => !known.has(`${i.notifiable.type}:${i.notifiable.id}`));
+    if (missing >= 0)
+      throw new NotFoundError(`items.${missing}.notifiable: ${items[missing].notifiable.type}`, items[missing].notifiable.id);
+
+    const results: BatchResult['results'] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const index = next++;
+        try {
+          const { created, notification } = await sendNotification(
+            companyId,
+            items[index],
+            idempotencyKey === undefined ? undefined : `${idempotencyKey}:${index}`,
+          );
+          results[index] = {
+            index,
+            status: created ? 'accepted' : 'replayed',
+            notificationId: notification.id,
+            workflowId: notification.workflowId,
+          };
+        } catch (error) {
+          const e = error instanceof DomainError ? error : new UnavailableError((error as Error).message);
+          results[index] = { index, status: 'error', error: { code: e.code, message: e.message } };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
+    const count = (status: string) => results.filter((r) => r.status === status).length;
+    return { accepted: count('accepted'), replayed: count('replayed'), failed: count('error'), results };
+  }
+
   return {
     sendNotification,
+    sendNotificationBatch,
     getNotification,
     cancelNotification,
     upsertNotificationConfig,

@@ -85,4 +85,52 @@ describe('end to end: API -> Temporal -> worker -> activities -> Postgres + SMTP
     }
     expect(found).toEqual([`notification-${id}`]);
   });
+
+  it('sends a batch: every item its own notification, delivered once; repeated with its key it creates nothing', async () => {
+    const company = await api.company();
+    const customers: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const c = await api.request('POST', '/v1/customers', {
+        key: company.admin,
+        body: { name: `Batch ${i}`, email: `batch${i}.${company.id}@example.test` },
+      });
+      customers.push(c.body.id);
+    }
+    const items = customers.map((id) => ({ eventType: 'customer_feedback_request', notifiable: { type: 'customer', id } }));
+    const count = async () =>
+      (await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1', [company.id])).rows[0].n;
+
+    // Checked whole before anything is sent: a bad item or a foreign recipient sends nothing.
+    const invalid = await api.request('POST', '/v1/notifications/batch', {
+      key: company.agent,
+      body: { items: [...items.slice(0, 3), { eventType: 'nope', notifiable: items[0].notifiable }] },
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.details.fields.map((f: { field: string }) => f.field)).toContain('body.items.3.eventType');
+    const other = await api.company();
+    const foreign = await api.request('POST', '/v1/notifications/batch', { key: other.agent, body: { items } });
+    expect(foreign.status).toBe(404);
+    expect(await count()).toBe(0);
+
+    const sent = await api.request('POST', '/v1/notifications/batch', {
+      key: company.agent,
+      body: { items },
+      headers: { 'idempotency-key': 'feedback-run-1' },
+    });
+    expect(sent.status).toBe(202);
+    expect(sent.body).toMatchObject({ accepted: 12, replayed: 0, failed: 0 });
+    for (const r of sent.body.results) await api.temporal.workflow.getHandle(r.workflowId).result();
+    for (let i = 0; i < 12; i++) expect(smtp.messages.filter((m) => m.to.includes(`batch${i}.${company.id}@example.test`))).toHaveLength(1);
+
+    const again = await api.request('POST', '/v1/notifications/batch', {
+      key: company.agent,
+      body: { items },
+      headers: { 'idempotency-key': 'feedback-run-1' },
+    });
+    expect(again.body).toMatchObject({ accepted: 0, replayed: 12, failed: 0 });
+    expect(again.body.results.map((r: { notificationId: string }) => r.notificationId)).toEqual(
+      sent.body.results.map((r: { notificationId: string }) => r.notificationId),
+    );
+    expect(await count()).toBe(12);
+  });
 });

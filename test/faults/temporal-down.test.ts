@@ -48,4 +48,18 @@ describe('Temporal down under the API', () => {
     expect(retried.status).toBe(202);
     expect(await count()).toBe(1);
   });
+
+  it('reports every batch item as failed (207) and writes nothing', async () => {
+    const company = await api.company();
+    const customer = await api.request('POST', '/v1/customers', {
+      key: company.admin,
+      body: { name: 'Oriol', email: 'oriol@example.test' },
+    });
+    const item = { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.body.id } };
+    const res = await downApi.request('POST', '/v1/notifications/batch', { key: company.agent, body: { items: [item, item] } });
+    expect(res.status).toBe(207);
+    expect(res.body).toMatchObject({ accepted: 0, failed: 2 });
+    expect(res.body.results[0].error.code).toBe('unavailable');
+    expect((await api.pool.query('SELECT count(*)::int AS n FROM notifications WHERE company_id = $1', [company.id])).rows[0].n).toBe(0);
+  });
 });

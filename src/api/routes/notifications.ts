@@ -8,7 +8,9 @@ import {
   NotificationView,
   ResolvedConfigView,
   SendNotificationInput,
+  SendNotificationBatchInput,
   SendNotificationResult,
+  BatchResult,
 } from '../../notifications/schemas';
 import { createNotificationService } from '../../notifications/service';
 import { NOTIFIABLE_TYPES } from '../../domain/notification-settings';
@@ -77,6 +79,23 @@ export function notificationRoutes(routes: ApiRoutes, deps: RouteDeps): void {
           body: result,
           headers: { location: `/v1/notifications/${result.notification.id}` },
         };
+      },
+    })
+    .add({
+      method: 'post',
+      path: '/v1/notifications/batch',
+      summary: 'Send up to 100 notifications; each is its own notification and workflow, reported per item',
+      tags: ['notifications'],
+      access: 'agent',
+      headers: IdempotencyKeyHeader,
+      body: SendNotificationBatchInput,
+      responses: {
+        202: { description: 'Every item accepted (or replayed)', schema: BatchResult },
+        207: { description: 'Some items failed (e.g. Temporal unavailable); retry with the same Idempotency-Key', schema: BatchResult },
+      },
+      handler: async ({ auth, body, req }) => {
+        const result = await service.sendNotificationBatch(auth.companyId, body, req.get('idempotency-key') ?? undefined);
+        return { status: result.failed > 0 ? 207 : 202, body: result };
       },
     })
     .add({
