@@ -285,6 +285,16 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         if (!(error instanceof ProviderError)) throw error;
         ambiguous = error.ambiguous;
         outcome = { status: 'failed', errorKind: error.kind, error: error.message };
+        if (error.addressGone && input.channel === 'push') {
+          // The push service says the subscription expired (404/410): forget it, as RFC 8030 asks,
+          // so later notifications go straight to their fallback instead of failing here again.
+          const cleared = await pool.query(
+            `UPDATE customers SET push_subscription = NULL, updated_at = now()
+              WHERE company_id = $1 AND push_subscription->>'endpoint' = $2`,
+            [input.companyId, address.push?.endpoint ?? address.to],
+          );
+          log.info({ key, cleared: cleared.rowCount }, 'cleared an expired push subscription');
+        }
       } finally {
         clearInterval(heartbeat);
       }

@@ -34,13 +34,17 @@ export class ProviderError extends Error {
   constructor(
     message: string,
     readonly kind: ProviderErrorKind,
-    readonly options: { ambiguous?: boolean; status?: number | string } = {},
+    readonly options: { ambiguous?: boolean; status?: number | string; addressGone?: boolean } = {},
   ) {
     super(message);
     this.name = 'ProviderError';
   }
   get ambiguous(): boolean {
     return this.options.ambiguous ?? false;
+  }
+  /** The address itself no longer exists (an expired push subscription): stop using it. */
+  get addressGone(): boolean {
+    return this.options.addressGone ?? false;
   }
 }
 

@@ -66,9 +66,7 @@ export class WebPushProvider implements ChannelProvider {
     throw new ProviderError(
       `${this.name}: HTTP ${response.status}: ${text.slice(0, 200) || response.statusText}`,
       classifyHttpStatus(response.status),
-      {
-        status: response.status,
-      },
+      { status: response.status, addressGone: response.status === 404 || response.status === 410 },
     );
   }
 }

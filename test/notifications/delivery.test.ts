@@ -326,6 +326,29 @@ describe('notification workflow (time-skipping server)', () => {
     expect(await attemptsOf(pool, id)).toHaveLength(0);
   });
 
+  it('push: an expired subscription (410 Gone) is cleared from the customer and the email fallback delivers', async () => {
+    const org = await createOrganisation(pool, {
+      customer: { pushSubscription: pushSubscription(servers.push.endpoint(`gone-${randomUUID()}`)) },
+    });
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'payment_received',
+      channel: 'push',
+      fallbackChannel: 'email',
+    });
+    servers.push.failNext(410);
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', delivered: { channel: 'email', isFallback: true } });
+    const rows = await attemptsOf(pool, id);
+    expect(rows.map((r) => [r.channel, r.status, r.error_kind])).toEqual([
+      ['push', 'failed', 'permanent'],
+      ['email', 'sent', null],
+    ]);
+    const customer = await pool.query('SELECT push_subscription FROM customers WHERE id = $1', [org.customerId]);
+    expect(customer.rows[0].push_subscription).toBeNull();
+  });
+
   it('push: staff have no subscription (permanent, then the email fallback); a customer gets a Web Push message', async () => {
     const org = await createOrganisation(pool, {
       customer: { pushSubscription: pushSubscription(servers.push.endpoint(`c-${randomUUID()}`)) },
