@@ -19,6 +19,8 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: port(3000),
   BODY_LIMIT: z.string().default('100kb'),
+  /** Requests per minute per API key (429 above it); 0 turns the limit off. */
+  API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   PLATFORM_ADMIN_TOKEN: optionalString,
 
   // PostgreSQL: DATABASE_URL, or a throwaway embedded server under DATA_DIR.

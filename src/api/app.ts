@@ -8,6 +8,7 @@ import { authenticate, requirePlatformToken } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
+import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './routes/health';
 import { companyRoutes } from './routes/companies';
@@ -23,6 +24,8 @@ export interface AppDeps {
   readiness: ReadinessCheck;
   platformAdminToken?: string;
   bodyLimit?: string;
+  /** Requests per minute per API key; 0 turns the limit off. */
+  rateLimitPerMinute?: number;
 }
 
 /** What every router factory receives. */
@@ -41,6 +44,7 @@ export function createApp(deps: AppDeps): Express {
   const routes = new ApiRoutes(registry, {
     authenticate: authenticate(deps.pool),
     platform: requirePlatformToken(deps.platformAdminToken),
+    rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
   });
   healthRoutes(routes, deps);
   companyRoutes(routes, deps);

@@ -46,6 +46,8 @@ export interface RouteSpec<P, Q, B> {
 export interface RouteGuards {
   authenticate: RequestHandler;
   platform: RequestHandler;
+  /** Runs after authenticate on API-key routes (per-key request limit). */
+  rateLimit?: RequestHandler;
 }
 
 function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string): T {
@@ -62,6 +64,7 @@ const STANDARD_ERRORS: Record<number, string> = {
   401: 'Missing or invalid credentials',
   403: 'The key lacks the role this operation needs',
   404: 'Not found (also for another company’s ids)',
+  429: 'Too many requests with this API key; see Retry-After',
   503: 'A dependency is down; nothing was written',
 };
 
@@ -78,8 +81,8 @@ export class ApiRoutes {
   ) {}
 
   add<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): this {
-    const guard: RequestHandler[] =
-      spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : [this.guards.authenticate];
+    const keyGuards = [this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
+    const guard: RequestHandler[] = spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : keyGuards;
     const handler: RequestHandler = async (req, res, next) => {
       try {
         const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
@@ -113,7 +116,7 @@ export class ApiRoutes {
         ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
         : { description: r.description };
     }
-    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...(spec.access === 'platform' ? [] : [403, 404]), 503];
+    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...(spec.access === 'platform' ? [] : [403, 404, 429]), 503];
     for (const status of errorStatuses) {
       responses[status] ??= { description: STANDARD_ERRORS[status], content: { 'application/json': { schema: ErrorResponse } } };
     }

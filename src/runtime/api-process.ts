@@ -23,6 +23,7 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
     readiness: () => checkDeployment(pool, temporal.connection, temporal.namespace),
     platformAdminToken: config.PLATFORM_ADMIN_TOKEN,
     bodyLimit: config.BODY_LIMIT,
+    rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
