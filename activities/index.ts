@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { loadChannelConfig } from '../src/channels/config';
 import { createChannelRegistry, type ChannelRegistry } from '../src/channels/registry';
+import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notifications';
 
 /** What activities are given: their I/O dependencies, injected (see createActivities). */
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
   const channels = deps.channels ?? createChannelRegistry(loadChannelConfig(), deps.logger);
   return {
     ...createNotificationActivities({ pool: deps.pool, logger: deps.logger, channels }),
+    ...createMaintenanceActivities({ pool: deps.pool, logger: deps.logger }),
   };
 }
 

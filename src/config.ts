@@ -41,6 +41,8 @@ export const configSchema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** How long an Idempotency-Key is remembered; an hourly Temporal Schedule forgets older ones. */
+  IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).max(8760).default(72),
   /** host:port where the Temporal SDK serves worker metrics for Prometheus; unset: not served. */
   WORKER_METRICS_BIND_ADDRESS: optionalString.pipe(
     z

@@ -3,3 +3,4 @@
  * message definitions in src/messages and the pure rules in src/domain. Never I/O or the clock.
  */
 export { notificationWorkflow } from './notification';
+export { purgeIdempotencyKeysWorkflow } from './maintenance';

@@ -11,6 +11,7 @@ import { startWorker, type RunningWorker } from '../runtime/worker-process';
 import { connectTemporalClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/search-attributes';
 import { installSdkRuntime } from '../temporal/sdk-logger';
+import { ensureSchedules } from '../temporal/schedules';
 
 export type Role = 'all' | 'worker' | 'api';
 
@@ -56,7 +57,14 @@ export async function serveCommand(role: Role): Promise<number> {
     // Idempotent: every process makes sure the namespace has the product's search attributes.
     const added = await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
     if (added.length) logger.info({ added }, 'registered search attributes');
-    if (role !== 'api') worker = await startWorker({ ...config }, deps.temporalAddress, pool, logger);
+    if (role !== 'api') {
+      worker = await startWorker({ ...config }, deps.temporalAddress, pool, logger);
+      const schedules = await ensureSchedules(temporal.client, {
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
+      });
+      if (schedules.length) logger.info({ schedules }, 'created Temporal schedules');
+    }
     if (role !== 'worker') api = await startApi(config, pool, temporal, logger);
   } catch (error) {
     logger.error({ err: error }, 'start-up failed');
