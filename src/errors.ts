@@ -47,16 +47,6 @@ export class ConflictError extends DomainError {
   }
 }
 
-/** The caller may not do this. HTTP 403. */
-export class ForbiddenError extends DomainError {
-  readonly code = 'forbidden';
-}
-
-/** Too many requests for this recipient or key. HTTP 429. */
-export class RateLimitedError extends DomainError {
-  readonly code = 'rate_limited';
-}
-
 /** A dependency (Postgres, Temporal, a provider) is down; nothing was written. HTTP 503. */
 export class UnavailableError extends DomainError {
   readonly code = 'unavailable';
