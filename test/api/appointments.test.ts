@@ -1,19 +1,18 @@
 import { startTestApi, type TestApi } from '../support/api';
-import { countRows, fieldsOf, seedDirectory, snapshot, type TestCompany } from '../support/directory';
+import { countRows, fieldsOf, snapshot, type TestCompany, seedTwoCompanies, type Directory } from '../support/directory';
 
 describe('directory API: appointments (real Postgres)', () => {
   let api: TestApi;
   let a: TestCompany;
   let b: TestCompany;
-  let dirA: Awaited<ReturnType<typeof seedDirectory>>;
-  let dirB: Awaited<ReturnType<typeof seedDirectory>>;
+  let dirA: Directory;
+  let dirB: Directory;
   /** A valid booking in company A (branch, its service and staff member). */
   let booking: Record<string, unknown>;
 
   beforeAll(async () => {
     api = await startTestApi();
-    [a, b] = await Promise.all([api.company(), api.company()]);
-    [dirA, dirB] = await Promise.all([seedDirectory(api, a), seedDirectory(api, b)]);
+    ({ a, b, dirA, dirB } = await seedTwoCompanies(api));
     booking = {
       customerId: dirA.customer.id,
       branchId: dirA.branch.id,

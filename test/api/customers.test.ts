@@ -1,5 +1,5 @@
 import { startTestApi, type TestApi } from '../support/api';
-import { fieldsOf, seedDirectory, snapshot, type TestCompany } from '../support/directory';
+import { fieldsOf, snapshot, type TestCompany, seedTwoCompanies, type Directory } from '../support/directory';
 
 const push = {
   endpoint: 'https://push.example.com/send/abc123',
@@ -14,13 +14,12 @@ describe('directory API: customers (real Postgres)', () => {
   let api: TestApi;
   let a: TestCompany;
   let b: TestCompany;
-  let dirA: Awaited<ReturnType<typeof seedDirectory>>;
-  let dirB: Awaited<ReturnType<typeof seedDirectory>>;
+  let dirA: Directory;
+  let dirB: Directory;
 
   beforeAll(async () => {
     api = await startTestApi();
-    [a, b] = await Promise.all([api.company(), api.company()]);
-    [dirA, dirB] = await Promise.all([seedDirectory(api, a), seedDirectory(api, b)]);
+    ({ a, b, dirA, dirB } = await seedTwoCompanies(api));
   });
   afterAll(() => api.close());
 

@@ -1,20 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { startTestApi, type TestApi } from '../support/api';
-import { seedDirectory, snapshot, type TestCompany } from '../support/directory';
+import { snapshot, type TestCompany, seedTwoCompanies, type Directory } from '../support/directory';
 
 /** SPEC 7, "constraint violations under load": parallel writes either commit whole or leave nothing. */
 describe('directory API under concurrent writes (real Postgres)', () => {
   let api: TestApi;
   let a: TestCompany;
   let b: TestCompany;
-  let dirA: Awaited<ReturnType<typeof seedDirectory>>;
-  let dirB: Awaited<ReturnType<typeof seedDirectory>>;
+  let dirA: Directory;
+  let dirB: Directory;
   let servicesA: string[];
 
   beforeAll(async () => {
     api = await startTestApi();
-    [a, b] = await Promise.all([api.company(), api.company()]);
-    [dirA, dirB] = await Promise.all([seedDirectory(api, a), seedDirectory(api, b)]);
+    ({ a, b, dirA, dirB } = await seedTwoCompanies(api));
     const more = await Promise.all(
       ['Wash', 'Style', 'Shave', 'Nails'].map((name, i) =>
         api.request('POST', '/v1/services', { key: a.admin, body: { branchId: i % 2 ? dirA.branch.id : dirA.otherBranch.id, name } }),

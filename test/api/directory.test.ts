@@ -1,18 +1,17 @@
 import { startTestApi, type TestApi } from '../support/api';
-import { fieldsOf, seedDirectory, snapshot, type TestCompany } from '../support/directory';
+import { fieldsOf, snapshot, type TestCompany, seedTwoCompanies, type Directory } from '../support/directory';
 
 /** Services and staff (with their qualified services), each company isolated from the others. */
 describe('directory API: services and staff (real Postgres)', () => {
   let api: TestApi;
   let a: TestCompany;
   let b: TestCompany;
-  let dirA: Awaited<ReturnType<typeof seedDirectory>>;
-  let dirB: Awaited<ReturnType<typeof seedDirectory>>;
+  let dirA: Directory;
+  let dirB: Directory;
 
   beforeAll(async () => {
     api = await startTestApi();
-    [a, b] = await Promise.all([api.company(), api.company()]);
-    [dirA, dirB] = await Promise.all([seedDirectory(api, a), seedDirectory(api, b)]);
+    ({ a, b, dirA, dirB } = await seedTwoCompanies(api));
   });
   afterAll(() => api.close());
 

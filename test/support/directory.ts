@@ -40,3 +40,12 @@ export async function seedDirectory(api: TestApi, company: TestCompany) {
   const customer = await post('/v1/customers', { name: 'Carla', phone: '+34 600 000 001', homeBranchId: branch.id });
   return { branch, otherBranch, service, otherService, staff, otherStaff, customer };
 }
+
+export type Directory = Awaited<ReturnType<typeof seedDirectory>>;
+
+/** Two companies, each with its seeded directory: the isolation tests' usual starting point. */
+export async function seedTwoCompanies(api: TestApi): Promise<{ a: TestCompany; b: TestCompany; dirA: Directory; dirB: Directory }> {
+  const [a, b] = await Promise.all([api.company(), api.company()]);
+  const [dirA, dirB] = await Promise.all([seedDirectory(api, a), seedDirectory(api, b)]);
+  return { a, b, dirA, dirB };
+}
