@@ -34,16 +34,25 @@ export async function insertApiKey(db: Queryable, companyId: string, name: strin
   return { row: rows[0], key };
 }
 
-/** The live key with this secret, or undefined. Touches last_used_at at most once a minute. */
+/**
+ * The live key with this secret, or undefined. A read on every request; last_used_at is written
+ * at most once a minute per key (an UPDATE, even a no-op one, writes a new row version).
+ */
 export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyRow | undefined> {
   const { rows } = await db.query<ApiKeyRow>(
-    `UPDATE api_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
-                                            THEN now() ELSE last_used_at END
-      WHERE key_hash = $1 AND revoked_at IS NULL
-      RETURNING id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at`,
+    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+       FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
     [hashApiKey(key)],
   );
-  return rows[0];
+  const row = rows[0];
+  if (row && (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000)) {
+    await db.query(
+      `UPDATE api_keys SET last_used_at = now()
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+      [row.id],
+    );
+  }
+  return row;
 }
 
 export async function listApiKeys(db: Queryable, companyId: string): Promise<ApiKeyRow[]> {

@@ -19,6 +19,18 @@ describe('API skeleton (real Postgres, real Temporal)', () => {
     expect(me.body.id).toBe(res.body.company.id);
   });
 
+  it('records when a key was last used, and stops accepting a revoked key', async () => {
+    const company = await api.company();
+    const before = (await api.request('GET', '/v1/api-keys', { key: company.admin })).body.items;
+    const agentKey = before.find((k: { role: string }) => k.role === 'agent');
+    expect(agentKey.lastUsedAt).toBeNull();
+    expect((await api.request('GET', '/v1/company', { key: company.agent })).status).toBe(200);
+    const after = (await api.request('GET', '/v1/api-keys', { key: company.admin })).body.items;
+    expect(after.find((k: { id: string }) => k.id === agentKey.id).lastUsedAt).toEqual(expect.any(String));
+    expect((await api.request('DELETE', `/v1/api-keys/${agentKey.id}`, { key: company.admin })).status).toBe(204);
+    expect((await api.request('GET', '/v1/company', { key: company.agent })).status).toBe(401);
+  });
+
   it('refuses company creation without the platform token', async () => {
     const res = await api.request('POST', '/v1/companies', { key: 'wrong', body: { name: 'X' } });
     expect(res.status).toBe(401);
