@@ -22,6 +22,24 @@ import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
  * retry until the database is back, then the message is delivered exactly once (real time, the
  * shared dev server, a database of this file's own).
  */
+/** Failed executions per activity (a spy around the real activities, not a stand-in). */
+const failures: Record<string, number> = {};
+function countFailures<T extends object>(activities: T): T {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        try {
+          return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        } catch (error) {
+          failures[name] = (failures[name] ?? 0) + 1;
+          throw error;
+        }
+      },
+    ]),
+  ) as T;
+}
+
 describe('PostgreSQL restart under a running notification', () => {
   const taskQueue = uniqueTaskQueue('pg-restart');
   let dataDir: string;
@@ -75,7 +93,9 @@ describe('PostgreSQL restart under a running notification', () => {
       namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ pool, logger, channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger) }),
+      activities: countFailures(
+        createActivities({ pool, logger, channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger) }),
+      ),
     });
     running = worker.run();
 
@@ -84,6 +104,8 @@ describe('PostgreSQL restart under a running notification', () => {
     const describe = await client.workflow.getHandle(notification.workflowId).describe();
     expect(describe.status.name).toBe('RUNNING');
     expect(smtp.messages).toHaveLength(0);
+    // The worker really met the outage: its first step failed against the stopped database.
+    expect(failures.prepareNotification ?? 0).toBeGreaterThanOrEqual(1);
     await pg.start();
 
     const result = await client.workflow.getHandle(notification.workflowId).result();
