@@ -1,7 +1,8 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { loadChannelConfig } from '../src/channels/config';
-import { createChannelRegistry, type ChannelRegistry } from '../src/channels/registry';
+import type { ChannelRegistry } from '../src/channels/registry';
+import { createNotificationService } from '../src/notifications/service';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notifications';
 
@@ -9,16 +10,21 @@ import { createNotificationActivities } from './notifications';
 export interface ActivityDeps {
   pool: Pool;
   logger: Logger;
-  /** The notification channel providers; built from the environment (src/channels/config.ts) when omitted. */
-  channels?: ChannelRegistry;
+  /** The notification channel providers (built once from the configuration at start-up). */
+  channels: ChannelRegistry;
+  /** Starts and signals workflows on behalf of other workflows (e.g. a notification from a callback). */
+  client: Client;
+  /** The product's task queue, where workflows started by activities run. */
+  taskQueue: string;
 }
 
 /** Every activity of the product, bound to its dependencies. Workflows import only the type. */
 export function createActivities(deps: ActivityDeps) {
-  const channels = deps.channels ?? createChannelRegistry(loadChannelConfig(), deps.logger);
+  const { pool, logger, client, taskQueue, channels } = deps;
+  const notifications = createNotificationService({ pool, client, taskQueue, logger });
   return {
-    ...createNotificationActivities({ pool: deps.pool, logger: deps.logger, channels }),
-    ...createMaintenanceActivities({ pool: deps.pool, logger: deps.logger }),
+    ...createNotificationActivities({ pool, logger, channels, notifications }),
+    ...createMaintenanceActivities({ pool, logger }),
   };
 }
 

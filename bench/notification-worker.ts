@@ -7,7 +7,10 @@
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
+import { loadChannelConfig } from '../src/channels/config';
+import { createChannelRegistry } from '../src/channels/registry';
 import { createPool } from '../src/db/pool';
 import { createLogger } from '../src/logger';
 import { installSdkRuntime } from '../src/temporal/sdk-logger';
@@ -49,12 +52,19 @@ async function main(): Promise<void> {
     });
   } else {
     const pool = createPool(env('DATABASE_URL'), { max: 20 });
-    closers.unshift(() => pool.end());
+    const clientConnection = await Connection.connect({ address: env('TEMPORAL_ADDRESS') });
+    const channels = createChannelRegistry(loadChannelConfig(), logger);
+    closers.unshift(
+      () => pool.end(),
+      () => clientConnection.close(),
+      () => channels.close(),
+    );
+    const client = new Client({ connection: clientConnection, namespace: 'default' });
     worker = await createProductWorker({
       connection,
       namespace: 'default',
       taskQueue: env('TASK_QUEUE'),
-      activities: createActivities({ pool, logger }),
+      activities: createActivities({ pool, logger, channels, client, taskQueue: env('TASK_QUEUE') }),
       workflowBundle: await bundleWorkflows(),
       maxConcurrentActivityTaskExecutions: 100,
     });

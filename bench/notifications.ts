@@ -129,7 +129,11 @@ async function main(): Promise<void> {
       [company.id],
     );
     const service = createNotificationService({ pool, client: client.client, taskQueue });
-    const request = { eventType: 'payment_received', notifiable: { type: 'customer', id: customer.id }, data: { amount: '25 EUR' } };
+    const request = {
+      eventType: 'payment_received' as const,
+      notifiable: { type: 'customer' as const, id: customer.id as string },
+      data: { amount: '25 EUR' },
+    };
 
     async function deliverNotifications(count: number): Promise<{ seconds: number; ids: string[] }> {
       const ids: string[] = [];

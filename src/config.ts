@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadChannelConfig, type ChannelConfig } from './channels/config';
 
 /**
  * Every setting of the service, read from the environment once and validated.
@@ -52,7 +53,8 @@ export const configSchema = z.object({
   ),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** The service's settings, and the notification channels' (src/channels/config.ts), read once. */
+export type Config = z.infer<typeof configSchema> & { channels: ChannelConfig };
 
 export class ConfigError extends Error {}
 
@@ -62,5 +64,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
-  return parsed.data;
+  return { ...parsed.data, channels: loadChannelConfig(env) };
 }

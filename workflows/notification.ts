@@ -10,12 +10,12 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { AttemptOutcome, NotificationActivities, PreparedNotification } from '../activities/notifications';
-import type { Channel } from '../src/domain/notification-events';
-import { quietHoursWaitMs } from '../src/domain/quiet-hours';
-import { retryDelayMs } from '../src/domain/retry-delays';
+import type { NotificationActivities } from '../activities/notifications';
 import {
   cancelNotificationUpdate,
+  type AttemptOutcome,
+  type Channel,
+  type PreparedNotification,
   isFinalStatus,
   type CancelNotificationRequest,
   notificationStateQuery,
@@ -24,7 +24,8 @@ import {
   type NotificationResult,
   type NotificationStatus,
   type NotificationWorkflowInput,
-} from '../src/messages/notification';
+} from '../src/notifications/definitions';
+import { quietHoursWaitMs, retryDelayMs } from '../src/notifications/rules';
 import {
   CompanyId,
   NotificationChannel,

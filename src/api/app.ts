@@ -10,10 +10,13 @@ import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
-import { healthRoutes, type ReadinessCheck } from './routes/health';
-import { companyRoutes } from './routes/companies';
-import { directoryRoutes } from './routes/directory';
-import { notificationRoutes } from './routes/notifications';
+import { healthRoutes, type ReadinessCheck } from './health';
+import { companyRoutes } from '../companies/routes';
+import { createCompanyService } from '../companies/service';
+import { directoryRoutes } from '../directory/routes';
+import { createDirectoryService } from '../directory/service';
+import { notificationRoutes } from '../notifications/routes';
+import { createNotificationService } from '../notifications/service';
 
 export interface AppDeps {
   pool: Pool;
@@ -27,9 +30,6 @@ export interface AppDeps {
   /** Requests per minute per API key; 0 turns the limit off. */
   rateLimitPerMinute?: number;
 }
-
-/** What every router factory receives. */
-export type RouteDeps = AppDeps;
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
 export function createApp(deps: AppDeps): Express {
@@ -46,10 +46,12 @@ export function createApp(deps: AppDeps): Express {
     platform: requirePlatformToken(deps.platformAdminToken),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
   });
+  // The features' services; each router gets only its own.
+  const { pool, temporal: client, taskQueue, logger } = deps;
   healthRoutes(routes, deps);
-  companyRoutes(routes, deps);
-  directoryRoutes(routes, deps);
-  notificationRoutes(routes, deps);
+  companyRoutes(routes, createCompanyService({ pool }));
+  directoryRoutes(routes, createDirectoryService({ pool }));
+  notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger }));
 
   app.use(routes.router);
   const document = openApiDocument(registry);

@@ -1,8 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Pool } from 'pg';
-import { findApiKey } from '../db/api-keys';
-import { roleAtLeast, type Role } from '../domain/roles';
+import { findApiKey } from '../companies/store';
+import { roleAtLeast, type Role } from './roles';
 import { forbidden, unauthorized } from './errors';
 
 /** Who is calling: one company, one role. Every query of a request is scoped by companyId. */

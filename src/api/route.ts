@@ -1,10 +1,10 @@
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { ZodType } from 'zod';
-import type { Role } from '../domain/roles';
+import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
 import { validationErrorFrom } from './errors';
-import { ErrorResponse } from './schemas/common';
+import { ErrorResponse } from './fields';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

@@ -1,6 +1,6 @@
 import webpush from 'web-push';
 import type { Logger } from 'pino';
-import { CHANNELS, type Channel } from '../domain/notification-events';
+import { CHANNELS, type Channel } from './types';
 import type { ChannelConfig } from './config';
 import { SmtpProvider } from './smtp';
 import { TwilioProvider } from './twilio';

@@ -1,4 +1,4 @@
-import type { Channel } from '../domain/notification-events';
+import type { Channel } from './types';
 import {
   classifyFetchError,
   classifyHttpStatus,

@@ -1,4 +1,6 @@
-import type { Channel } from '../domain/notification-events';
+/** The ways a notification reaches someone. */
+export const CHANNELS = ['email', 'sms', 'whatsapp', 'push'] as const;
+export type Channel = (typeof CHANNELS)[number];
 
 /** A browser push subscription as the Push API serialises it (stored on customers.push_subscription). */
 export interface PushSubscriptionJSON {

@@ -13,7 +13,8 @@ import { registerSearchAttributes } from '../temporal/search-attributes';
 import { installSdkRuntime } from '../temporal/sdk-logger';
 import { ensureSchedules } from '../temporal/schedules';
 
-export type Role = 'all' | 'worker' | 'api';
+/** Which parts this process runs. */
+export type ProcessRole = 'all' | 'worker' | 'api';
 
 /**
  * Runs the service. `start` (role all) is the laptop/all-in-one mode: it brings up a real Postgres
@@ -22,7 +23,7 @@ export type Role = 'all' | 'worker' | 'api';
  * production roles (docker-compose): they require DATABASE_URL and TEMPORAL_ADDRESS.
  * SIGINT/SIGTERM drain everything gracefully.
  */
-export async function serveCommand(role: Role): Promise<number> {
+export async function serveCommand(role: ProcessRole): Promise<number> {
   let config: Config = loadConfig();
   const logger: Logger = rootLogger.child({ role });
   if (role === 'all' && !config.PLATFORM_ADMIN_TOKEN) {
@@ -35,7 +36,7 @@ export async function serveCommand(role: Role): Promise<number> {
   const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);
   let worker: RunningWorker | undefined;
   let api: RunningApi | undefined;
-  const sinks = role === 'all' ? await startDevSinks(logger) : [];
+  const sinks = role === 'all' ? await startDevSinks(config.channels, logger) : [];
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) =>
@@ -58,7 +59,7 @@ export async function serveCommand(role: Role): Promise<number> {
     const added = await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
     if (added.length) logger.info({ added }, 'registered search attributes');
     if (role !== 'api') {
-      worker = await startWorker({ ...config }, deps.temporalAddress, pool, logger);
+      worker = await startWorker(config, deps.temporalAddress, pool, temporal.client, logger);
       const schedules = await ensureSchedules(temporal.client, {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,

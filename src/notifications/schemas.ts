@@ -1,9 +1,6 @@
 import { z } from 'zod';
-import { CHANNELS, NOTIFICATION_EVENT_TYPES } from '../domain/notification-events';
-import { CONFIG_LEVELS, NOTIFIABLE_TYPES } from '../domain/notification-settings';
-import { isTimeOfDay } from '../domain/quiet-hours';
-import { RETRY_STRATEGIES } from '../domain/retry-delays';
-import { NOTIFICATION_STATUSES } from '../messages/notification';
+import { CHANNELS, NOTIFICATION_EVENT_TYPES, NOTIFICATION_STATUSES } from './definitions';
+import { CONFIG_LEVELS, isTimeOfDay, NOTIFIABLE_TYPES, RETRY_STRATEGIES } from './rules';
 
 /**
  * Plain zod schemas of the notification service's inputs and outputs. The service validates with

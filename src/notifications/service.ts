@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { ZodType, z } from 'zod';
+import type { z } from 'zod';
+import { claimIdempotencyKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
 import { withTransaction } from '../db/transaction';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
 import {
@@ -12,9 +13,21 @@ import {
   notificationWorkflowId,
   type NotificationLiveState,
   type NotificationWorkflowInput,
-} from '../messages/notification';
+} from './definitions';
 import { CompanyId, NotificationEventType, NotificationStatus } from '../temporal/search-attribute-keys';
-import { CONFIG_COLUMNS, entityExists, toConfigRow, listEventMappings, resolveForNotifiable } from './repository';
+import { resolveForNotifiable } from './context';
+import {
+  deliveryAnalytics,
+  entityExists,
+  existingNotifiables,
+  findNotification,
+  insertNotification,
+  listAttempts,
+  listEventMappings,
+  toConfigRow,
+  upsertConfig,
+  type AttemptRow,
+} from './store';
 import {
   AnalyticsQuery,
   NotificationConfigInput,
@@ -30,7 +43,6 @@ import {
   type SendNotificationResult,
 } from './schemas';
 import { assertTemplateSyntax, TemplateError } from './templates/render';
-import type { notificationWorkflow } from '../../workflows/notification';
 
 /**
  * The notification use cases behind the HTTP routes (SPEC 5 and 8). Routes stay thin: they parse,
@@ -54,35 +66,9 @@ const IDEMPOTENCY_SCOPE = 'notifications.send';
 const BATCH_CONCURRENCY = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Zod issues as named fields (`notifiable.id`), unknown keys named one by one. */
-function parseInput<S extends ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issues: FieldIssue[] = result.error.issues.flatMap((issue) => {
-    const field = (path: PropertyKey[]) => path.map(String).join('.') || '(root)';
-    return issue.code === 'unrecognized_keys'
-      ? issue.keys.map((k) => ({ field: field([...issue.path, k]), message: 'unknown field' }))
-      : [{ field: field(issue.path), message: issue.message }];
-  });
-  throw new ValidationError(`invalid input: ${issues.map((i) => i.field).join(', ')}`, issues);
-}
-
-/** JSON with sorted keys: the same request body always hashes the same. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return `{${Object.keys(value)
-      .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
-function toAttemptView(r: Record<string, any>): DeliveryAttemptView {
+function toAttemptView(r: AttemptRow): DeliveryAttemptView {
   return {
     id: r.id,
     attemptNumber: r.attempt_number,
@@ -92,7 +78,7 @@ function toAttemptView(r: Record<string, any>): DeliveryAttemptView {
     isFallback: r.is_fallback,
     status: r.status,
     error: r.error,
-    errorKind: r.error_kind,
+    errorKind: r.error_kind as DeliveryAttemptView['errorKind'],
     configId: r.config_id,
     providerMessageId: r.provider_message_id,
     mayHaveSent: r.may_have_sent,
@@ -137,32 +123,23 @@ export function createNotificationService(deps: NotificationServiceDeps) {
    */
   async function getNotification(companyId: string, id: string, options: { live?: boolean } = {}): Promise<NotificationView> {
     if (!UUID.test(id)) throw new NotFoundError('notification', id);
-    const { rows } = await pool.query(
-      `SELECT id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
-              workflow_id, created_at, updated_at, completed_at
-         FROM notifications WHERE company_id = $1 AND id = $2`,
-      [companyId, id],
-    );
-    const r = rows[0];
+    const r = await findNotification(pool, companyId, id);
     if (!r) throw new NotFoundError('notification', id);
-    const attempts = await pool.query(
-      `SELECT * FROM notification_deliveries WHERE company_id = $1 AND notification_id = $2 ORDER BY attempt_number, started_at, provider`,
-      [companyId, id],
-    );
+    const attempts = await listAttempts(pool, companyId, id);
     return {
       id: r.id,
       companyId: r.company_id,
       eventType: r.event_type,
       notifiable: { type: r.notifiable_type, id: r.notifiable_id },
       data: r.data ?? {},
-      status: r.status,
+      status: r.status as NotificationView['status'],
       statusReason: r.status_reason,
       workflowId: r.workflow_id,
       createdAt: iso(r.created_at)!,
       updatedAt: iso(r.updated_at)!,
       completedAt: iso(r.completed_at),
-      resolvedConfig: r.resolved_config,
-      attempts: attempts.rows.map(toAttemptView),
+      resolvedConfig: r.resolved_config as NotificationView['resolvedConfig'],
+      attempts: attempts.map(toAttemptView),
       live: isFinalStatus(r.status) || options.live === false ? null : await liveState(r.workflow_id),
     };
   }
@@ -176,29 +153,19 @@ export function createNotificationService(deps: NotificationServiceDeps) {
    * lock until the transaction has ended, finds no row and ends as failed without sending: a
    * workflow without a row does nothing and leaves nothing behind in the database.
    */
-  async function sendNotification(companyId: string, input: unknown, idempotencyKey?: string): Promise<SendNotificationResult> {
-    const parsed = parseInput(SendNotificationInput, input);
-    const requestHash = createHash('sha256').update(canonicalJson(parsed)).digest('hex');
+  async function sendNotification(
+    companyId: string,
+    parsed: SendNotificationInput,
+    idempotencyKey?: string,
+  ): Promise<SendNotificationResult> {
+    const scope = idempotencyKey === undefined ? undefined : { companyId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey };
     let replayOf: string | undefined;
     let id: string | undefined;
     await withTransaction(pool, async (db) => {
-      if (idempotencyKey !== undefined) {
-        // A concurrent request with the same key blocks here until the first one commits or rolls back.
-        const claimed = await db.query(
-          `INSERT INTO idempotency_keys (company_id, scope, key, request_hash) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (company_id, scope, key) DO NOTHING`,
-          [companyId, IDEMPOTENCY_SCOPE, idempotencyKey, requestHash],
-        );
-        if (!claimed.rowCount) {
-          const { rows } = await db.query(
-            `SELECT request_hash, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`,
-            [companyId, IDEMPOTENCY_SCOPE, idempotencyKey],
-          );
-          if (rows[0]?.request_hash !== requestHash) {
-            throw new ConflictError('this Idempotency-Key was already used with a different request', 'idempotency_key_reused');
-          }
-          replayOf = rows[0].response_body?.notificationId;
-          if (!replayOf) throw new ConflictError('a request with this Idempotency-Key is still in progress', 'idempotency_in_progress');
+      if (scope) {
+        const claim = await claimIdempotencyKey<{ notificationId: string }>(db, scope, requestHash({ ...parsed, data: parsed.data ?? {} }));
+        if (claim.kind === 'replay') {
+          replayOf = claim.response.notificationId;
           return;
         }
       }
@@ -208,24 +175,22 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       id = randomUUID();
       const workflowId = notificationWorkflowId(id);
       await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${id}`]);
-      await db.query(
-        `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [id, companyId, parsed.eventType, parsed.notifiable.type, parsed.notifiable.id, JSON.stringify(parsed.data), workflowId],
-      );
-      if (idempotencyKey !== undefined) {
-        await db.query(
-          `UPDATE idempotency_keys SET response_status = 202, response_body = $4 WHERE company_id = $1 AND scope = $2 AND key = $3`,
-          [companyId, IDEMPOTENCY_SCOPE, idempotencyKey, JSON.stringify({ notificationId: id })],
-        );
-      }
+      await insertNotification(db, {
+        id,
+        companyId,
+        eventType: parsed.eventType,
+        notifiable: parsed.notifiable,
+        data: parsed.data ?? {},
+        workflowId,
+      });
+      if (scope) await recordIdempotentResponse(db, scope, 202, { notificationId: id });
       const args: NotificationWorkflowInput = { notificationId: id, companyId, eventType: parsed.eventType };
       try {
         // Bounded: during a Temporal outage the caller gets a prompt 503, not the SDK's long retry.
         // (Should the start succeed after the deadline, the rolled-back row makes that workflow
         // end without sending: see prepareNotification.)
         await temporal.withDeadline(Date.now() + startTimeoutMs, () =>
-          temporal.workflow.start<typeof notificationWorkflow>('notificationWorkflow', {
+          temporal.workflow.start('notificationWorkflow', {
             workflowId,
             taskQueue,
             args: [args],
@@ -272,9 +237,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   /** Creates or replaces the configuration of one entity for one event (NULL settings inherit). */
   async function upsertNotificationConfig(
     companyId: string,
-    input: unknown,
+    c: NotificationConfigInput,
   ): Promise<{ created: boolean; config: NotificationConfigView }> {
-    const c = parseInput(NotificationConfigInput, input);
     const exists =
       c.configurableType === 'company'
         ? c.configurableId === companyId
@@ -288,53 +252,19 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         assertTemplateSyntax(source);
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;
-        issues.push({ field, message: `not a valid template: ${error.message}` });
+        issues.push({ field: `body.${field}`, message: `not a valid template: ${error.message}` });
       }
     }
     if (issues.length) throw new ValidationError(`invalid input: ${issues.map((i) => i.field).join(', ')}`, issues);
-    const { rows } = await pool.query(
-      `INSERT INTO notification_configurations AS nc
-         (company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled, retry_count,
-          retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
-          quiet_hours_start, quiet_hours_end, rate_limit_count, rate_limit_window_seconds, metadata)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-       ON CONFLICT (company_id, configurable_type, configurable_id, event_type) DO UPDATE SET
-         channel = EXCLUDED.channel, fallback_channel = EXCLUDED.fallback_channel, enabled = EXCLUDED.enabled,
-         retry_count = EXCLUDED.retry_count, retry_delay_minutes = EXCLUDED.retry_delay_minutes,
-         retry_strategy = EXCLUDED.retry_strategy, max_retry_delay_minutes = EXCLUDED.max_retry_delay_minutes,
-         providers = EXCLUDED.providers, template_subject = EXCLUDED.template_subject, template_body = EXCLUDED.template_body,
-         quiet_hours_start = EXCLUDED.quiet_hours_start, quiet_hours_end = EXCLUDED.quiet_hours_end,
-         rate_limit_count = EXCLUDED.rate_limit_count, rate_limit_window_seconds = EXCLUDED.rate_limit_window_seconds,
-         metadata = EXCLUDED.metadata, updated_at = now()
-       RETURNING ${CONFIG_COLUMNS}, (xmax = 0) AS inserted`,
-      [
-        companyId,
-        c.configurableType,
-        c.configurableId,
-        c.eventType,
-        c.channel ?? null,
-        c.fallbackChannel ?? null,
-        c.enabled ?? null,
-        c.retryCount ?? null,
-        c.retryDelayMinutes ?? null,
-        c.retryStrategy ?? null,
-        c.maxRetryDelayMinutes ?? null,
-        c.providers ?? null,
-        c.templateSubject ?? null,
-        c.templateBody ?? null,
-        c.quietHours?.start ?? null,
-        c.quietHours?.end ?? null,
-        c.rateLimit?.count ?? null,
-        c.rateLimit?.windowSeconds ?? null,
-        JSON.stringify(c.metadata ?? {}),
-      ],
-    );
-    return { created: rows[0].inserted, config: toConfigView(rows[0]) };
+    const row = await upsertConfig(pool, companyId, c);
+    return { created: row.inserted, config: toConfigView(row) };
   }
 
   /** What a notification about this notifiable would use now: settings, provenance, the config id (a dry run of the workflow's first step). */
-  async function resolveNotificationConfig(companyId: string, input: unknown): Promise<ResolvedConfigView> {
-    const { eventType, notifiable } = parseInput(SendNotificationInput.pick({ eventType: true, notifiable: true }), input);
+  async function resolveNotificationConfig(
+    companyId: string,
+    { eventType, notifiable }: Pick<SendNotificationInput, 'eventType' | 'notifiable'>,
+  ): Promise<ResolvedConfigView> {
     const found = await resolveForNotifiable(pool, companyId, eventType, notifiable);
     if (!found) throw new NotFoundError(notifiable.type, notifiable.id);
     return found.resolved;
@@ -355,28 +285,14 @@ export function createNotificationService(deps: NotificationServiceDeps) {
    * Attempts per event and channel in [from, to): sent, failed, fallback (attempts on a fallback
    * channel) and in flight, with p50/p95 provider latency of the sent ones (percentile_cont).
    */
-  async function notificationAnalytics(companyId: string, query: unknown = {}): Promise<AnalyticsView> {
-    const q = parseInput(AnalyticsQuery, query);
+  async function notificationAnalytics(companyId: string, q: { from?: Date; to?: Date } = {}): Promise<AnalyticsView> {
     const to = q.to ?? new Date();
     const from = q.from ?? new Date(to.getTime() - 7 * 86_400_000);
-    if (from >= to) throw new ValidationError('invalid input: from', [{ field: 'from', message: 'from must be before to' }]);
-    const { rows } = await pool.query(
-      `SELECT event_type, channel,
-              count(*) FILTER (WHERE status = 'sent')::int    AS sent,
-              count(*) FILTER (WHERE status = 'failed')::int  AS failed,
-              count(*) FILTER (WHERE is_fallback)::int        AS fallback,
-              count(*) FILTER (WHERE status = 'sending')::int AS sending,
-              percentile_cont(0.5)  WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p50,
-              percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p95
-         FROM notification_deliveries
-        WHERE company_id = $1 AND started_at >= $2 AND started_at < $3
-        GROUP BY event_type, channel
-        ORDER BY event_type, channel`,
-      [companyId, from, to],
-    );
+    if (from >= to) throw new ValidationError('invalid input: from', [{ field: 'query.from', message: 'must be before to' }]);
+    const rows = await deliveryAnalytics(pool, companyId, from, to);
     const list = rows.map((r) => ({
-      eventType: r.event_type,
-      channel: r.channel,
+      eventType: r.event_type as AnalyticsView['rows'][number]['eventType'],
+      channel: r.channel as AnalyticsView['rows'][number]['channel'],
       sent: r.sent,
       failed: r.failed,
       fallback: r.fallback,
@@ -401,15 +317,16 @@ export function createNotificationService(deps: NotificationServiceDeps) {
    * and is reported on that item. With an Idempotency-Key, item N uses `<key>:N`, so repeating the
    * request creates only what is missing.
    */
-  async function sendNotificationBatch(companyId: string, input: unknown, idempotencyKey?: string): Promise<BatchResult> {
-    const { items } = parseInput(SendNotificationBatchInput, input);
-    const { rows } = await pool.query<{ type: string; id: string }>(
-      `SELECT 'customer' AS type, id::text FROM customers WHERE company_id = $1 AND id = ANY($2::uuid[])
-       UNION ALL SELECT 'staff', id::text FROM staff WHERE company_id = $1 AND id = ANY($2::uuid[])
-       UNION ALL SELECT 'appointment', id::text FROM appointments WHERE company_id = $1 AND id = ANY($2::uuid[])`,
-      [companyId, [...new Set(items.map((i) => i.notifiable.id))]],
+  async function sendNotificationBatch(
+    companyId: string,
+    { items }: SendNotificationBatchInput,
+    idempotencyKey?: string,
+  ): Promise<BatchResult> {
+    const known = await existingNotifiables(
+      pool,
+      companyId,
+      items.map((i) => i.notifiable.id),
     );
-    const known = new Set(rows.map((r) => `${r.type}:${r.id}`));
     const missing = items.findIndex((i) => !known.has(`${i.notifiable.type}:${i.notifiable.id}`));
     if (missing >= 0)
       throw new NotFoundError(`items.${missing}.notifiable: ${items[missing].notifiable.type}`, items[missing].notifiable.id);

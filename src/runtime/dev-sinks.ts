@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { loadChannelConfig } from '../channels/config';
+import type { ChannelConfig } from '../channels/config';
 import { startDevMessagesSink, startDevSmtpSink, type DevSink } from '../dev/channel-sinks';
 
 /**
@@ -7,8 +7,7 @@ import { startDevMessagesSink, startDevSmtpSink, type DevSink } from '../dev/cha
  * channel defaults point at, so email, SMS and WhatsApp notifications are delivered (and logged).
  * A provider that is configured, or a port already taken (e.g. by Mailpit), is left alone.
  */
-export async function startDevSinks(logger: Logger): Promise<DevSink[]> {
-  const channels = loadChannelConfig();
+export async function startDevSinks(channels: ChannelConfig, logger: Logger): Promise<DevSink[]> {
   const sinks: DevSink[] = [];
   const attempt = async (what: string, configured: boolean, url: string, start: (port: number) => Promise<DevSink>) => {
     if (configured) return;

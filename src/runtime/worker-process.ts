@@ -1,11 +1,12 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
+import { createChannelRegistry } from '../channels/registry';
 import type { Config } from '../config';
 import type { Pool } from '../db/pool';
 import { installSdkRuntime } from '../temporal/sdk-logger';
 import { bundleWorkflows, createProductWorker } from '../temporal/worker';
-import { buildActivityDeps } from './activity-deps';
 
 export interface RunningWorker {
   worker: Worker;
@@ -15,21 +16,25 @@ export interface RunningWorker {
 }
 
 /** Starts the product's worker on the task queue; shutdown() drains it gracefully. */
-export async function startWorker(config: Config, address: string, pool: Pool, logger: Logger): Promise<RunningWorker> {
+export async function startWorker(config: Config, address: string, pool: Pool, client: Client, logger: Logger): Promise<RunningWorker> {
   installSdkRuntime(logger);
   const workflowBundle = await bundleWorkflows();
   const connection = await NativeConnection.connect({ address });
+  const channels = createChannelRegistry(config.channels, logger);
   const worker = await createProductWorker({
     connection,
     workflowBundle,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities(buildActivityDeps(config, pool, logger)),
+    activities: createActivities({ pool, logger, channels, client, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
   });
-  const done = worker.run().finally(() => connection.close());
+  const done = worker.run().finally(async () => {
+    await channels.close();
+    await connection.close();
+  });
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
   return {
     worker,

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { migrate, expectedMigrationNames } from '../../src/db/migrate';
 import { foreignKeyColumns, mismatchedForeignKeys, missingTables, migrationLevel, REQUIRED_TABLES } from '../../src/db/schema-check';
-import { NOTIFICATION_EVENT_TYPES } from '../../src/domain/notification-events';
+import { NOTIFICATION_EVENT_TYPES } from '../../src/notifications/definitions';
 import { scratchDatabase, testPool } from '../support/database';
 
 async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {

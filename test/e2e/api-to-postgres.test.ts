@@ -1,12 +1,9 @@
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+import { NativeConnection } from '@temporalio/worker';
 import { loadChannelConfig } from '../../src/channels/config';
 import { createChannelRegistry } from '../../src/channels/registry';
-import { createLogger } from '../../src/logger';
-import { createProductWorker } from '../../src/temporal/worker';
 import { startTestApi, type TestApi } from '../support/api';
 import { startSmtpServer, type SmtpTestServer } from '../support/channel-servers';
-import { workflowBundle } from '../support/temporal';
+import { logger, startTestWorker, type TestWorker } from '../support/workers';
 
 /**
  * The whole chain on real servers: HTTP API -> Temporal (CLI dev server) -> worker -> activity ->
@@ -16,31 +13,23 @@ describe('end to end: API -> Temporal -> worker -> activities -> Postgres + SMTP
   let api: TestApi;
   let smtp: SmtpTestServer;
   let connection: NativeConnection;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: TestWorker;
 
   beforeAll(async () => {
     api = await startTestApi();
     smtp = await startSmtpServer();
     connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    const logger = createLogger('silent');
-    worker = await createProductWorker({
+    worker = await startTestWorker({
       connection,
-      namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
+      client: api.temporal,
+      pool: api.pool,
       taskQueue: api.taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities({
-        pool: api.pool,
-        logger,
-        channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger),
-      }),
+      channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger),
     });
-    running = worker.run();
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await connection?.close();
     await smtp?.close();
     await api?.close();

@@ -2,44 +2,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+import { NativeConnection } from '@temporalio/worker';
 import { loadChannelConfig } from '../../src/channels/config';
 import { createChannelRegistry } from '../../src/channels/registry';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Pool } from '../../src/db/pool';
 import { freePort } from '../../src/dev/free-port';
-import { createLogger } from '../../src/logger';
 import { createNotificationService } from '../../src/notifications/service';
-import { createProductWorker } from '../../src/temporal/worker';
 import { startSmtpServer, type SmtpTestServer } from '../support/channel-servers';
 import { createOrganisation } from '../support/fixtures';
 import { RestartablePostgres } from '../support/postgres-server';
-import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { uniqueTaskQueue } from '../support/temporal';
+import { logger, startTestWorker, type TestWorker } from '../support/workers';
 
 /**
  * PostgreSQL goes away while a notification workflow has work to do: the workflow's activities
  * retry until the database is back, then the message is delivered exactly once (real time, the
  * shared dev server, a database of this file's own).
  */
-/** Failed executions per activity (a spy around the real activities, not a stand-in). */
-const failures: Record<string, number> = {};
-function countFailures<T extends object>(activities: T): T {
-  return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [
-      name,
-      async (...args: unknown[]) => {
-        try {
-          return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
-        } catch (error) {
-          failures[name] = (failures[name] ?? 0) + 1;
-          throw error;
-        }
-      },
-    ]),
-  ) as T;
-}
-
 describe('PostgreSQL restart under a running notification', () => {
   const taskQueue = uniqueTaskQueue('pg-restart');
   let dataDir: string;
@@ -49,8 +29,7 @@ describe('PostgreSQL restart under a running notification', () => {
   let connection: Connection;
   let client: Client;
   let native: NativeConnection | undefined;
-  let worker: Worker | undefined;
-  let running: Promise<void> | undefined;
+  let worker: TestWorker | undefined;
 
   beforeAll(async () => {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-fault-pgwf-'));
@@ -66,8 +45,7 @@ describe('PostgreSQL restart under a running notification', () => {
   }, 120_000);
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await native?.close();
     await connection?.close();
     await smtp?.close();
@@ -86,18 +64,14 @@ describe('PostgreSQL restart under a running notification', () => {
     });
 
     await pg.stop();
-    const logger = createLogger('silent');
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await createProductWorker({
+    worker = await startTestWorker({
       connection: native,
-      namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
+      client,
+      pool,
       taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: countFailures(
-        createActivities({ pool, logger, channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger) }),
-      ),
+      channels: createChannelRegistry(loadChannelConfig({ SMTP_URL: smtp.url }), logger),
     });
-    running = worker.run();
 
     // Let the worker meet the outage (its first activity fails and is retried), then restore.
     await new Promise((r) => setTimeout(r, 3_000));
@@ -105,7 +79,7 @@ describe('PostgreSQL restart under a running notification', () => {
     expect(describe.status.name).toBe('RUNNING');
     expect(smtp.messages).toHaveLength(0);
     // The worker really met the outage: its first step failed against the stopped database.
-    expect(failures.prepareNotification ?? 0).toBeGreaterThanOrEqual(1);
+    expect(worker.failures.prepareNotification ?? 0).toBeGreaterThanOrEqual(1);
     await pg.start();
 
     const result = await client.workflow.getHandle(notification.workflowId).result();

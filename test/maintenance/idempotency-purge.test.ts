@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
-import { createLogger } from '../../src/logger';
+import { NativeConnection } from '@temporalio/worker';
 import { ensureSchedules, purgeIdempotencyKeysScheduleId } from '../../src/temporal/schedules';
-import { createProductWorker } from '../../src/temporal/worker';
 import { testPool } from '../support/database';
-import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { uniqueTaskQueue } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/workers';
 
 /** The hourly Temporal Schedule that forgets old Idempotency-Key records, on the real dev server. */
 describe('idempotency key retention schedule', () => {
@@ -15,29 +13,20 @@ describe('idempotency key retention schedule', () => {
   let connection: Connection;
   let client: Client;
   let native: NativeConnection;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: TestWorker;
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
     client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await createProductWorker({
-      connection: native,
-      namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default',
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities({ pool, logger: createLogger('silent') }),
-    });
-    running = worker.run();
+    worker = await startTestWorker({ connection: native, client, pool, taskQueue });
   });
   afterAll(async () => {
     await client.schedule
       .getHandle(purgeIdempotencyKeysScheduleId(taskQueue))
       .delete()
       .catch(() => undefined);
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await native?.close();
     await connection?.close();
     await pool.end();

@@ -1,5 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
+import { fieldIssues } from '../../src/api/errors';
 import { NotFoundError, ValidationError } from '../../src/errors';
+import type { NotificationEventType } from '../../src/notifications/definitions';
+import { NotificationConfigInput } from '../../src/notifications/schemas';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
 import { testPool } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
@@ -24,10 +27,14 @@ describe('notification configuration (service, real PostgreSQL)', () => {
     await pool.end();
   });
 
-  const put = (o: Organisation, body: Record<string, unknown>) =>
+  const put = (o: Organisation, body: Omit<NotificationConfigInput, 'eventType'> & { eventType?: NotificationEventType }) =>
     service.upsertNotificationConfig(o.companyId, { eventType: 'appointment_confirmed', ...body });
-  const resolve = (o: Organisation, type: 'appointment' | 'staff' | 'customer', id: string, eventType = 'appointment_confirmed') =>
-    service.resolveNotificationConfig(o.companyId, { eventType, notifiable: { type, id } });
+  const resolve = (
+    o: Organisation,
+    type: 'appointment' | 'staff' | 'customer',
+    id: string,
+    eventType: NotificationEventType = 'appointment_confirmed',
+  ) => service.resolveNotificationConfig(o.companyId, { eventType, notifiable: { type, id } });
 
   it('uses the event mapping and system defaults when nothing is configured', async () => {
     const r = await resolve(org, 'appointment', org.appointmentId, 'appointment_reminder_2h');
@@ -128,19 +135,24 @@ describe('notification configuration (service, real PostgreSQL)', () => {
     });
   });
 
-  it('names each invalid field', async () => {
-    const error = await put(org, {
+  it('the route schema names each invalid field', () => {
+    const parsed = NotificationConfigInput.safeParse({
       configurableType: 'room',
       configurableId: 'x',
+      eventType: 'appointment_confirmed',
       channel: 'fax',
       retryCount: -1,
       retryStrategy: 'random',
       quietHours: { start: '25:00', end: '07:00' },
       rateLimit: { count: 0, windowSeconds: 60 },
       surprise: true,
-    }).catch((e) => e);
-    expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues.map((i) => i.field).sort()).toEqual(
+    });
+    expect(parsed.success).toBe(false);
+    expect(
+      fieldIssues(parsed.error!)
+        .map((i) => i.field)
+        .sort(),
+    ).toEqual(
       [
         'channel',
         'configurableId',
@@ -152,13 +164,14 @@ describe('notification configuration (service, real PostgreSQL)', () => {
         'surprise',
       ].sort(),
     );
-    const same = await put(org, {
+    const same = NotificationConfigInput.safeParse({
       configurableType: 'company',
       configurableId: org.companyId,
+      eventType: 'appointment_confirmed',
       channel: 'sms',
       fallbackChannel: 'sms',
-    }).catch((e) => e);
-    expect((same as ValidationError).issues).toEqual([{ field: 'fallbackChannel', message: 'must differ from channel' }]);
+    });
+    expect(fieldIssues(same.error!)).toEqual([{ field: 'fallbackChannel', message: 'must differ from channel' }]);
   });
 
   it('refuses a template that does not parse, naming the field', async () => {
@@ -166,7 +179,7 @@ describe('notification configuration (service, real PostgreSQL)', () => {
       (e) => e,
     );
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues[0].field).toBe('templateBody');
+    expect((error as ValidationError).issues[0].field).toBe('body.templateBody');
   });
 
   it("another company's entities are not found, and nothing is written", async () => {

@@ -2,7 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { testPool } from '../support/database';
 import { createOrganisation } from '../support/fixtures';
 import { timeSkippingTemporal, uniqueTaskQueue } from '../support/temporal';
-import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers } from './harness';
+import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers } from '../support/workers';
 
 /**
  * The worker goes away in the middle of a notification and another one takes over: the message

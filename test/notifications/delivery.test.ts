@@ -2,7 +2,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { ConflictError } from '../../src/errors';
-import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus } from '../../src/temporal/search-attribute-keys';
+import type { NotificationEventType } from '../../src/notifications/definitions';
+import type { NotificationConfigInput, SendNotificationInput } from '../../src/notifications/schemas';
+import {
+  CompanyId,
+  NotificationChannel,
+  NotificationEventType as NotificationEventTypeKey,
+  NotificationStatus,
+} from '../../src/temporal/search-attribute-keys';
 import { testPool } from '../support/database';
 import { createOrganisation, pushSubscription, type Organisation } from '../support/fixtures';
 import { Worker } from '@temporalio/worker';
@@ -17,7 +24,7 @@ import {
   timerDurations,
   type ChannelServers,
   type NotificationRig,
-} from './harness';
+} from '../support/workers';
 
 const MIN = 60_000;
 
@@ -49,12 +56,12 @@ describe('notification workflow (time-skipping server)', () => {
     await pool.end();
   });
 
-  const config = (org: Organisation, body: Record<string, unknown>) => rig.service.upsertNotificationConfig(org.companyId, body);
+  const config = (org: Organisation, body: NotificationConfigInput) => rig.service.upsertNotificationConfig(org.companyId, body);
   const started: string[] = [];
   const send = async (
     org: Organisation,
-    eventType: string,
-    notifiable: { type: string; id: string },
+    eventType: NotificationEventType,
+    notifiable: SendNotificationInput['notifiable'],
     data: Record<string, unknown> = {},
   ) => {
     const id = (await rig.service.sendNotification(org.companyId, { eventType, notifiable, data })).notification.id;
@@ -118,7 +125,7 @@ describe('notification workflow (time-skipping server)', () => {
 
     const described = await env.client.workflow.getHandle(`notification-${id}`).describe();
     expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
-    expect(described.typedSearchAttributes.get(NotificationEventType)).toBe('appointment_confirmed');
+    expect(described.typedSearchAttributes.get(NotificationEventTypeKey)).toBe('appointment_confirmed');
     expect(described.typedSearchAttributes.get(NotificationChannel)).toBe('sms');
     expect(described.typedSearchAttributes.get(NotificationStatus)).toBe('delivered');
   });
@@ -417,7 +424,7 @@ describe('notification workflow (time-skipping server)', () => {
         // Started here without search attributes: the workflow sets its own.
         const described = await handle.describe();
         expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
-        expect(described.typedSearchAttributes.get(NotificationEventType)).toBe('payment_received');
+        expect(described.typedSearchAttributes.get(NotificationEventTypeKey)).toBe('payment_received');
         if (outcome === 'COMMIT') {
           expect(result.status).toBe('delivered');
           expect(mailsTo(address)).toBe(mails + 1);

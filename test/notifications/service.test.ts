@@ -5,6 +5,7 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import { createActivities } from '../../activities';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../../src/errors';
 import { createNotificationService } from '../../src/notifications/service';
+import type { SendNotificationInput } from '../../src/notifications/schemas';
 import { CompanyId, NotificationChannel, NotificationEventType, NotificationStatus } from '../../src/temporal/search-attribute-keys';
 import { testPool } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
@@ -18,7 +19,7 @@ import {
   testChannels,
   type ChannelServers,
   type NotificationRig,
-} from './harness';
+} from '../support/workers';
 
 /** The service the routes wrap, on the suite's real Temporal dev server and PostgreSQL. */
 describe('notification service (Temporal dev server)', () => {
@@ -42,7 +43,7 @@ describe('notification service (Temporal dev server)', () => {
     await pool.end();
   });
 
-  const body = (over: Record<string, unknown> = {}) => ({
+  const body = (over: Partial<SendNotificationInput> = {}): SendNotificationInput => ({
     eventType: 'appointment_created',
     notifiable: { type: 'appointment', id: org.appointmentId },
     ...over,
@@ -123,24 +124,11 @@ describe('notification service (Temporal dev server)', () => {
   it('concurrent requests with one Idempotency-Key create one notification and one workflow', async () => {
     const o = await createOrganisation(pool);
     const key = `race-${randomUUID()}`;
-    const req = { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } };
+    const req: SendNotificationInput = { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } };
     const results = await Promise.all(Array.from({ length: 8 }, () => rig.service.sendNotification(o.companyId, req, key)));
     expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(await rowsOf(o.companyId)).toEqual([results[0].notification.id]);
-  });
-
-  it('names each invalid field', async () => {
-    const error = await rig.service
-      .sendNotification(org.companyId, { eventType: 'birthday', notifiable: { type: 'pet', id: 'x' }, extra: 1 })
-      .catch((e) => e);
-    expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues.map((i) => i.field).sort()).toEqual([
-      'eventType',
-      'extra',
-      'notifiable.id',
-      'notifiable.type',
-    ]);
   });
 
   it("another company's ids are not found, and a request naming them writes nothing", async () => {
@@ -217,7 +205,10 @@ describe('notification service (Temporal dev server)', () => {
     await delivery(a, 'payment_received', 'email', 'sent', 9_999, false, new Date('2026-02-01T00:00:00Z')); // outside the range
     await delivery(b, 'payment_received', 'email', 'sent', 9_999); // another company
 
-    const report = await rig.service.notificationAnalytics(a.companyId, { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' });
+    const report = await rig.service.notificationAnalytics(a.companyId, {
+      from: new Date('2026-03-01T00:00:00Z'),
+      to: new Date('2026-03-02T00:00:00Z'),
+    });
     expect(report).toEqual({
       from: '2026-03-01T00:00:00.000Z',
       to: '2026-03-02T00:00:00.000Z',
@@ -247,13 +238,19 @@ describe('notification service (Temporal dev server)', () => {
       totals: { sent: 5, failed: 2, fallback: 1, sending: 1 },
     });
     await expect(
-      rig.service.notificationAnalytics(a.companyId, { from: '2026-03-02T00:00:00Z', to: '2026-03-01T00:00:00Z' }),
+      rig.service.notificationAnalytics(a.companyId, { from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-01T00:00:00Z') }),
     ).rejects.toBeInstanceOf(ValidationError);
     expect((await rig.service.notificationAnalytics(a.companyId)).rows).toEqual([]); // default: the last 7 days
   });
 
   it('another workflow sends a notification through the requestNotification activity, once across retries', async () => {
-    const { requestNotification } = createActivities({ pool, logger, channels: testChannels(servers) });
+    const { requestNotification } = createActivities({
+      pool,
+      logger,
+      channels: testChannels(servers),
+      client: env.client,
+      taskQueue: rig.taskQueue,
+    });
     const activityEnv = () =>
       new MockActivityEnvironment(
         {

@@ -1,5 +1,5 @@
-import { CHANNELS, NOTIFICATION_EVENT_TYPES, type NotificationEventType } from '../../src/domain/notification-events';
-import { loadNotifiableContext, type Notifiable } from '../../src/notifications/repository';
+import { CHANNELS, NOTIFICATION_EVENT_TYPES, type NotificationEventType } from '../../src/notifications/definitions';
+import { loadNotifiableContext, type Notifiable } from '../../src/notifications/context';
 import { DEFAULT_TEMPLATES } from '../../src/notifications/templates/defaults';
 import { renderNotification, TemplateError, type TemplateVariables } from '../../src/notifications/templates/render';
 import { testPool } from '../support/database';

@@ -1,4 +1,4 @@
-import type { Channel, NotificationEventType } from '../../domain/notification-events';
+import type { Channel, NotificationEventType } from '../definitions';
 
 /**
  * Default templates for every seeded event on every channel (Handlebars, rendered in strict mode

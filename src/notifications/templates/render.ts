@@ -1,24 +1,8 @@
 import Handlebars from 'handlebars';
-import type { Channel, NotificationEventType } from '../../domain/notification-events';
+import type { Channel, NotificationEventType, RenderedMessage, TemplateVariables } from '../definitions';
+
+export type { RenderedMessage, TemplateVariables } from '../definitions';
 import { DEFAULT_TEMPLATES, type ChannelTemplate } from './defaults';
-
-/** What templates can refer to. Absent parts are left out (strict mode then names them). */
-export interface TemplateVariables {
-  event: { type: string; description: string };
-  company: { name: string };
-  recipient: { name: string; kind: 'customer' | 'staff' };
-  data: Record<string, unknown>;
-  branch?: { name: string; phone: string | null; email: string | null };
-  service?: { name: string; durationMinutes: number };
-  staff?: { name: string };
-  customer?: { name: string };
-  appointment?: { date: string; time: string; startsAt: string; endsAt: string; timeZone: string; status: string };
-}
-
-export interface RenderedMessage {
-  subject?: string;
-  body: string;
-}
 
 /** A template that does not compile or refers to a missing variable: a configuration error, never retried. */
 export class TemplateError extends Error {

@@ -1,0 +1,61 @@
+import { IdParams } from '../api/fields';
+import type { ApiRoutes } from '../api/route';
+import { z } from '../api/zod';
+import { ApiKey, Company, CreateApiKey, CreateCompany, CreatedApiKey, CreatedCompany } from './schemas';
+import type { CompanyService } from './service';
+
+/** Companies (platform token) and their API keys (admin). */
+export function companyRoutes(routes: ApiRoutes, companies: CompanyService): void {
+  routes
+    .add({
+      method: 'post',
+      path: '/v1/companies',
+      summary: 'Create a company and its first admin API key',
+      tags: ['companies'],
+      access: 'platform',
+      body: CreateCompany,
+      responses: { 201: { description: 'Created; the key is shown only here', schema: CreatedCompany } },
+      handler: async ({ body }) => ({ status: 201, body: await companies.createCompany(body) }),
+    })
+    .add({
+      method: 'get',
+      path: '/v1/company',
+      summary: 'The company the API key belongs to',
+      tags: ['companies'],
+      access: 'agent',
+      responses: { 200: { description: 'The company', schema: Company } },
+      handler: async ({ auth }) => ({ status: 200, body: await companies.getCompany(auth.companyId) }),
+    })
+    .add({
+      method: 'post',
+      path: '/v1/api-keys',
+      summary: 'Create an API key for the caller’s company',
+      tags: ['companies'],
+      access: 'admin',
+      body: CreateApiKey,
+      responses: { 201: { description: 'Created; the key is shown only here', schema: CreatedApiKey } },
+      handler: async ({ auth, body }) => ({ status: 201, body: await companies.createApiKey(auth.companyId, body) }),
+    })
+    .add({
+      method: 'get',
+      path: '/v1/api-keys',
+      summary: 'List the company’s API keys (never the secrets)',
+      tags: ['companies'],
+      access: 'admin',
+      responses: { 200: { description: 'Keys', schema: z.object({ items: z.array(ApiKey) }) } },
+      handler: async ({ auth }) => ({ status: 200, body: { items: await companies.listApiKeys(auth.companyId) } }),
+    })
+    .add({
+      method: 'delete',
+      path: '/v1/api-keys/:id',
+      summary: 'Revoke an API key',
+      tags: ['companies'],
+      access: 'admin',
+      params: IdParams,
+      responses: { 204: { description: 'Revoked' } },
+      handler: async ({ auth, params }) => {
+        await companies.revokeApiKey(auth.companyId, params.id);
+        return { status: 204 };
+      },
+    });
+}

@@ -1,0 +1,37 @@
+import { TimeZone, Uuid } from '../api/fields';
+import { ROLES } from '../api/roles';
+import { z } from '../api/zod';
+
+export const CreateCompany = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    timeZone: TimeZone.default('UTC'),
+    adminKeyName: z.string().trim().min(1).max(100).default('first admin key'),
+  })
+  .strict()
+  .openapi('CreateCompany');
+
+export const Company = z.object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() }).openapi('Company');
+
+export const CreateApiKey = z
+  .object({ name: z.string().trim().min(1).max(100), role: z.enum(ROLES) })
+  .strict()
+  .openapi('CreateApiKey');
+
+export const ApiKey = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    role: z.enum(ROLES),
+    prefix: z.string(),
+    createdAt: z.iso.datetime(),
+    lastUsedAt: z.iso.datetime().nullable(),
+    revokedAt: z.iso.datetime().nullable(),
+  })
+  .openapi('ApiKey');
+
+export const CreatedApiKey = ApiKey.extend({ key: z.string().openapi({ description: 'Shown once; only its hash is stored' }) }).openapi(
+  'CreatedApiKey',
+);
+
+export const CreatedCompany = z.object({ company: Company, apiKey: CreatedApiKey }).openapi('CreatedCompany');

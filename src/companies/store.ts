@@ -1,0 +1,96 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Role } from '../api/roles';
+import type { Queryable } from '../db/transaction';
+
+/**
+ * API keys: `ak_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (keys are 256-bit
+ * random, so a fast hash is enough); the prefix is kept in clear to recognise a key in lists.
+ */
+export interface ApiKeyRow {
+  id: string;
+  company_id: string;
+  name: string;
+  role: Role;
+  key_prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+export function generateApiKey(): { key: string; prefix: string } {
+  const prefix = randomBytes(4).toString('hex');
+  return { key: `ak_${prefix}_${randomBytes(32).toString('base64url')}`, prefix };
+}
+
+export async function insertApiKey(db: Queryable, companyId: string, name: string, role: Role) {
+  const { key, prefix } = generateApiKey();
+  const { rows } = await db.query<ApiKeyRow>(
+    `INSERT INTO api_keys (company_id, name, role, key_prefix, key_hash) VALUES ($1, $2, $3, $4, $5)
+     RETURNING id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at`,
+    [companyId, name, role, prefix, hashApiKey(key)],
+  );
+  return { row: rows[0], key };
+}
+
+/**
+ * The live key with this secret, or undefined. A read on every request; last_used_at is written
+ * at most once a minute per key (an UPDATE, even a no-op one, writes a new row version).
+ */
+export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+       FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+    [hashApiKey(key)],
+  );
+  const row = rows[0];
+  if (row && (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000)) {
+    await db.query(
+      `UPDATE api_keys SET last_used_at = now()
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+      [row.id],
+    );
+  }
+  return row;
+}
+
+export async function listApiKeys(db: Queryable, companyId: string): Promise<ApiKeyRow[]> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+       FROM api_keys WHERE company_id = $1 ORDER BY created_at`,
+    [companyId],
+  );
+  return rows;
+}
+
+export async function revokeApiKey(db: Queryable, companyId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL`, [
+    companyId,
+    id,
+  ]);
+  return (rowCount ?? 0) > 0;
+}
+
+// ---- companies ----
+
+export interface CompanyRow {
+  id: string;
+  name: string;
+  time_zone: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export async function insertCompany(db: Queryable, input: { name: string; timeZone: string }): Promise<CompanyRow> {
+  const { rows } = await db.query<CompanyRow>(`INSERT INTO companies (name, time_zone) VALUES ($1, $2) RETURNING *`, [
+    input.name,
+    input.timeZone,
+  ]);
+  return rows[0];
+}
+
+export async function findCompany(db: Queryable, id: string): Promise<CompanyRow | undefined> {
+  const { rows } = await db.query<CompanyRow>(`SELECT * FROM companies WHERE id = $1`, [id]);
+  return rows[0];
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { ConflictError } from '../errors';
+import type { Queryable } from './transaction';
+
+/**
+ * Idempotency-Key handling shared by every create route (notifications, callbacks, ...): a key is
+ * claimed inside the request's transaction together with a hash of the request; a repeated
+ * request with the same key and body replays the first outcome, another body is a 409. A
+ * concurrent request with the same key waits on the first one's row lock until it commits or
+ * rolls back (then the key is free again). Keys are forgotten after IDEMPOTENCY_KEY_TTL_HOURS by
+ * the purge schedule.
+ */
+export interface IdempotencyScope {
+  companyId: string;
+  /** e.g. `notifications.send`: the same key may be used once per scope. */
+  scope: string;
+  key: string;
+}
+
+/** JSON with sorted keys: the same request body always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const requestHash = (request: unknown) => createHash('sha256').update(canonicalJson(request)).digest('hex');
+
+export type Claim<T> = { kind: 'claimed' } | { kind: 'replay'; response: T };
+
+/**
+ * Claims `key` for this request, or returns the response recorded by the first request with it.
+ * Throws ConflictError `idempotency_key_reused` (another request body) or `idempotency_in_progress`
+ * (the first request has not recorded its response).
+ */
+export async function claimIdempotencyKey<T>(tx: Queryable, scope: IdempotencyScope, hash: string): Promise<Claim<T>> {
+  const claimed = await tx.query(
+    `INSERT INTO idempotency_keys (company_id, scope, key, request_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (company_id, scope, key) DO NOTHING`,
+    [scope.companyId, scope.scope, scope.key, hash],
+  );
+  if (claimed.rowCount) return { kind: 'claimed' };
+  const { rows } = await tx.query(
+    `SELECT request_hash, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`,
+    [scope.companyId, scope.scope, scope.key],
+  );
+  if (rows[0]?.request_hash !== hash) {
+    throw new ConflictError('this Idempotency-Key was already used with a different request', 'idempotency_key_reused');
+  }
+  if (rows[0].response_body === null) {
+    throw new ConflictError('a request with this Idempotency-Key is still in progress', 'idempotency_in_progress');
+  }
+  return { kind: 'replay', response: rows[0].response_body as T };
+}
+
+/** Records the response a repeated request will replay (same transaction as the claim). */
+export async function recordIdempotentResponse(tx: Queryable, scope: IdempotencyScope, status: number, response: unknown): Promise<void> {
+  await tx.query(`UPDATE idempotency_keys SET response_status = $4, response_body = $5 WHERE company_id = $1 AND scope = $2 AND key = $3`, [
+    scope.companyId,
+    scope.scope,
+    scope.key,
+    status,
+    JSON.stringify(response),
+  ]);
+}

@@ -1,0 +1,260 @@
+import { BooleanQuery, DateTimeWithOffset, Email, Name, Pagination, Phone, TimeZone, Uuid } from '../api/fields';
+import { z } from '../api/zod';
+
+/** Request and response schemas of the directory routes (validation and OpenAPI from one place). */
+
+// ---- branches ----
+
+const branchFields = {
+  name: z.string().trim().min(1).max(200),
+  timeZone: TimeZone,
+  phone: z.string().trim().min(3).max(40).nullish(),
+  email: z.email().nullish(),
+};
+
+export const CreateBranch = z
+  .object({ ...branchFields, timeZone: branchFields.timeZone.default('UTC') })
+  .strict()
+  .openapi('CreateBranch');
+
+// Built from the fields without defaults: `.partial()` keeps a `.default()`, so a PATCH that
+// omitted timeZone would have reset it to UTC.
+export const UpdateBranch = z.object(branchFields).partial().strict().openapi('UpdateBranch');
+
+export const BranchQuery = Pagination.strict();
+
+export const Branch = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    timeZone: z.string(),
+    phone: z.string().nullable(),
+    email: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Branch');
+
+// ---- services ----
+
+const serviceFields = {
+  branchId: Uuid,
+  name: Name,
+  durationMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60),
+  priceCents: z.number().int().min(0).max(100_000_000),
+};
+
+export const CreateService = z
+  .object({
+    ...serviceFields,
+    durationMinutes: serviceFields.durationMinutes.default(30),
+    priceCents: serviceFields.priceCents.default(0),
+  })
+  .strict()
+  .openapi('CreateService');
+
+// From the fields without defaults (as for branches): `.partial()` keeps a `.default()`.
+export const UpdateService = z.object(serviceFields).partial().strict().openapi('UpdateService');
+
+export const ServiceQuery = Pagination.extend({ branchId: Uuid.optional() }).strict();
+
+export const Service = z
+  .object({
+    id: Uuid,
+    branchId: Uuid,
+    name: z.string(),
+    durationMinutes: z.number().int(),
+    priceCents: z.number().int(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Service');
+
+// ---- staff ----
+
+export const STAFF_ROLES = ['agent', 'manager'] as const;
+
+const ServiceIds = z
+  .array(Uuid)
+  .max(200)
+  .openapi({ description: 'The services this person is qualified for (any branch of the company); replaces the whole set on PATCH' });
+
+const staffFields = {
+  branchId: Uuid,
+  name: Name,
+  email: Email.nullable(),
+  phone: Phone.nullable(),
+  role: z.enum(STAFF_ROLES),
+  available: z.boolean(),
+  timeZone: TimeZone,
+  serviceIds: ServiceIds,
+};
+
+export const CreateStaff = z
+  .object({
+    ...staffFields,
+    email: staffFields.email.optional(),
+    phone: staffFields.phone.optional(),
+    role: staffFields.role.default('agent'),
+    available: staffFields.available.default(true),
+    timeZone: staffFields.timeZone.default('UTC'),
+    serviceIds: staffFields.serviceIds.default([]),
+  })
+  .strict()
+  .openapi('CreateStaff');
+
+export const UpdateStaff = z.object(staffFields).partial().strict().openapi('UpdateStaff');
+
+export const StaffQuery = Pagination.extend({
+  branchId: Uuid.optional(),
+  role: z.enum(STAFF_ROLES).optional(),
+  available: BooleanQuery.optional(),
+}).strict();
+
+export const Staff = z
+  .object({
+    id: Uuid,
+    branchId: Uuid,
+    name: z.string(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    role: z.enum(STAFF_ROLES),
+    available: z.boolean(),
+    timeZone: z.string(),
+    serviceIds: z.array(Uuid),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Staff');
+
+// ---- customers ----
+
+/** A browser's `PushSubscription.toJSON()`: where and how to send Web Push messages. */
+export const PushSubscription = z
+  .object({
+    endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2000),
+    expirationTime: z.number().nullable().optional(),
+    keys: z
+      .object({
+        p256dh: z.string().min(1).max(200),
+        auth: z.string().min(1).max(100),
+      })
+      .strict(),
+  })
+  .strict()
+  .openapi('PushSubscription');
+
+const customerFields = {
+  name: Name,
+  email: Email.nullable(),
+  phone: Phone.nullable(),
+  timeZone: TimeZone,
+  homeBranchId: Uuid.nullable(),
+  preferredStaffId: Uuid.nullable(),
+  pushSubscription: PushSubscription.nullable(),
+};
+
+export const CreateCustomer = z
+  .object({
+    ...customerFields,
+    email: customerFields.email.optional(),
+    phone: customerFields.phone.optional(),
+    timeZone: customerFields.timeZone.default('UTC'),
+    homeBranchId: customerFields.homeBranchId.optional(),
+    preferredStaffId: customerFields.preferredStaffId.optional(),
+    pushSubscription: customerFields.pushSubscription.optional(),
+  })
+  .strict()
+  .openapi('CreateCustomer');
+
+export const UpdateCustomer = z.object(customerFields).partial().strict().openapi('UpdateCustomer');
+
+export const CustomerQuery = Pagination.extend({
+  branchId: Uuid.optional().openapi({ description: 'Home branch' }),
+  phone: z.string().trim().min(1).max(40).optional().openapi({ description: 'Exact phone number as stored (encode `+` as %2B)' }),
+}).strict();
+
+export const Customer = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    timeZone: z.string(),
+    homeBranchId: Uuid.nullable(),
+    preferredStaffId: Uuid.nullable(),
+    pushSubscription: PushSubscription.nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Customer');
+
+// ---- appointments ----
+
+export const APPOINTMENT_STATUSES = ['scheduled', 'confirmed', 'cancelled', 'completed', 'no_show'] as const;
+/** Cancelling goes through the policy engine (POST /v1/appointments/:id/cancel), never through POST or PATCH. */
+export const WRITABLE_STATUSES = ['scheduled', 'confirmed', 'completed', 'no_show'] as const;
+
+const WritableStatus = z.enum(WRITABLE_STATUSES, {
+  error: `must be one of ${WRITABLE_STATUSES.join(', ')}; cancel through POST /v1/appointments/:id/cancel`,
+});
+
+const Notes = z.string().max(2000);
+
+export const CreateAppointment = z
+  .object({
+    customerId: Uuid,
+    branchId: Uuid,
+    serviceId: Uuid.openapi({ description: 'A service of the same branch' }),
+    staffId: Uuid.nullable().optional().openapi({ description: 'A staff member of the same branch' }),
+    startsAt: DateTimeWithOffset,
+    endsAt: DateTimeWithOffset.openapi({ description: 'After startsAt' }),
+    status: WritableStatus.default('scheduled'),
+    notes: Notes.nullable().optional(),
+  })
+  .strict()
+  .refine((a) => Date.parse(a.endsAt) > Date.parse(a.startsAt), { path: ['endsAt'], message: 'must be after startsAt' })
+  .openapi('CreateAppointment');
+
+/** Times, staff, status and notes; customer, branch and service are fixed once booked. */
+export const UpdateAppointment = z
+  .object({
+    startsAt: DateTimeWithOffset,
+    endsAt: DateTimeWithOffset,
+    staffId: Uuid.nullable(),
+    status: WritableStatus,
+    notes: Notes.nullable(),
+  })
+  .partial()
+  .strict()
+  .openapi('UpdateAppointment');
+
+export const AppointmentQuery = Pagination.extend({
+  customerId: Uuid.optional(),
+  branchId: Uuid.optional(),
+  staffId: Uuid.optional(),
+  from: DateTimeWithOffset.optional().openapi({ description: 'Appointments starting at or after this instant' }),
+  to: DateTimeWithOffset.optional().openapi({ description: 'Appointments starting before this instant' }),
+})
+  .strict()
+  .refine((q) => !q.from || !q.to || Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' });
+
+export const Appointment = z
+  .object({
+    id: Uuid,
+    customerId: Uuid,
+    branchId: Uuid,
+    serviceId: Uuid,
+    staffId: Uuid.nullable(),
+    startsAt: z.iso.datetime(),
+    endsAt: z.iso.datetime(),
+    status: z.enum(APPOINTMENT_STATUSES),
+    notes: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Appointment');

@@ -1,0 +1,251 @@
+import type { Pool, PoolClient } from 'pg';
+import type { z } from 'zod';
+import { withTransaction } from '../db/transaction';
+import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../errors';
+import type {
+  AppointmentQuery,
+  CreateAppointment,
+  CreateBranch,
+  CreateCustomer,
+  CreateService,
+  CreateStaff,
+  CustomerQuery,
+  ServiceQuery,
+  StaffQuery,
+  UpdateAppointment,
+  UpdateBranch,
+  UpdateCustomer,
+  UpdateService,
+  UpdateStaff,
+} from './schemas';
+import {
+  findAppointment,
+  findBranch,
+  findCustomer,
+  findService,
+  findStaff,
+  insertAppointment,
+  insertBranch,
+  insertCustomer,
+  insertService,
+  insertStaff,
+  listAppointments,
+  listBranches,
+  listCustomers,
+  listServices,
+  listStaff,
+  replaceStaffServices,
+  updateAppointment,
+  updateBranch,
+  updateCustomer,
+  updateService,
+  updateStaff,
+  type AppointmentRow,
+  type BranchRow,
+  type CustomerRow,
+  type ServiceRow,
+  type StaffRow,
+} from './store';
+
+/**
+ * The directory's use cases: transactions and reference rules (a service and staff member of the
+ * appointment's branch, ids of the caller's company only). Inputs are already validated by the
+ * route schemas; every method is scoped by the caller's company, and another company's id is
+ * "not found" (404), never a 400 that would confirm it exists.
+ */
+type In<S extends z.ZodType> = z.output<S>;
+type Page = { limit: number; offset: number };
+
+export const branchView = (b: BranchRow) => ({
+  id: b.id,
+  name: b.name,
+  timeZone: b.time_zone,
+  phone: b.phone,
+  email: b.email,
+  createdAt: b.created_at.toISOString(),
+  updatedAt: b.updated_at.toISOString(),
+});
+
+export const serviceView = (s: ServiceRow) => ({
+  id: s.id,
+  branchId: s.branch_id,
+  name: s.name,
+  durationMinutes: s.duration_minutes,
+  priceCents: s.price_cents,
+  createdAt: s.created_at.toISOString(),
+  updatedAt: s.updated_at.toISOString(),
+});
+
+export const staffView = (s: StaffRow) => ({
+  id: s.id,
+  branchId: s.branch_id,
+  name: s.name,
+  email: s.email,
+  phone: s.phone,
+  role: s.role,
+  available: s.is_available,
+  timeZone: s.time_zone,
+  serviceIds: s.service_ids,
+  createdAt: s.created_at.toISOString(),
+  updatedAt: s.updated_at.toISOString(),
+});
+
+export const customerView = (c: CustomerRow) => ({
+  id: c.id,
+  name: c.name,
+  email: c.email,
+  phone: c.phone,
+  timeZone: c.time_zone,
+  homeBranchId: c.home_branch_id,
+  preferredStaffId: c.preferred_staff_id,
+  pushSubscription: c.push_subscription,
+  createdAt: c.created_at.toISOString(),
+  updatedAt: c.updated_at.toISOString(),
+});
+
+export const appointmentView = (a: AppointmentRow) => ({
+  id: a.id,
+  customerId: a.customer_id,
+  branchId: a.branch_id,
+  serviceId: a.service_id,
+  staffId: a.staff_id,
+  startsAt: a.starts_at.toISOString(),
+  endsAt: a.ends_at.toISOString(),
+  status: a.status,
+  notes: a.notes,
+  createdAt: a.created_at.toISOString(),
+  updatedAt: a.updated_at.toISOString(),
+});
+
+const invalid = (issues: FieldIssue[]) => new ValidationError(`invalid request: ${issues.map((i) => i.field).join(', ')}`, issues);
+
+function found<T>(row: T | undefined, resource: string, id: string): T {
+  if (!row) throw new NotFoundError(resource, id);
+  return row;
+}
+
+/**
+ * A staff member may serve an appointment only in their own branch. Locks the staff row
+ * (FOR SHARE) so a concurrent move to another branch waits for this transaction.
+ */
+async function staffOfBranch(tx: PoolClient, companyId: string, staffId: string, branchId: string): Promise<FieldIssue | undefined> {
+  const staff = found(await findStaff(tx, companyId, staffId, { forShare: true }), 'staff member', staffId);
+  return staff.branch_id === branchId
+    ? undefined
+    : { field: 'body.staffId', message: `staff member ${staffId} does not work at branch ${branchId}` };
+}
+
+/** Every referenced id exists in the caller's company (else 404), then service and staff belong to the branch (else 400). */
+async function checkAppointmentReferences(
+  tx: PoolClient,
+  companyId: string,
+  ref: { customerId: string; branchId: string; serviceId: string; staffId?: string | null },
+): Promise<void> {
+  found(await findCustomer(tx, companyId, ref.customerId), 'customer', ref.customerId);
+  found(await findBranch(tx, companyId, ref.branchId), 'branch', ref.branchId);
+  const service = found(await findService(tx, companyId, ref.serviceId, { forShare: true }), 'service', ref.serviceId);
+  const issues: FieldIssue[] = [];
+  if (service.branch_id !== ref.branchId)
+    issues.push({ field: 'body.serviceId', message: `service ${ref.serviceId} is not offered at branch ${ref.branchId}` });
+  if (ref.staffId) {
+    const issue = await staffOfBranch(tx, companyId, ref.staffId, ref.branchId);
+    if (issue) issues.push(issue);
+  }
+  if (issues.length > 0) throw invalid(issues);
+}
+
+export function createDirectoryService({ pool }: { pool: Pool }) {
+  /** A filter naming an id the company does not have is a 404, as for any other id. */
+  async function assertFilters(companyId: string, filter: { branchId?: string; customerId?: string; staffId?: string }) {
+    if (filter.customerId) found(await findCustomer(pool, companyId, filter.customerId), 'customer', filter.customerId);
+    if (filter.branchId) found(await findBranch(pool, companyId, filter.branchId), 'branch', filter.branchId);
+    if (filter.staffId) found(await findStaff(pool, companyId, filter.staffId), 'staff member', filter.staffId);
+  }
+
+  return {
+    // Branches
+    createBranch: async (companyId: string, input: In<typeof CreateBranch>) => branchView(await insertBranch(pool, companyId, input)),
+    listBranches: async (companyId: string, page: Page) => (await listBranches(pool, companyId, page)).map(branchView),
+    getBranch: async (companyId: string, id: string) => branchView(found(await findBranch(pool, companyId, id), 'branch', id)),
+    updateBranch: async (companyId: string, id: string, patch: In<typeof UpdateBranch>) =>
+      branchView(found(await updateBranch(pool, companyId, id, patch), 'branch', id)),
+
+    // Services (a branch of another company fails the composite foreign key: 404)
+    createService: async (companyId: string, input: In<typeof CreateService>) => serviceView(await insertService(pool, companyId, input)),
+    listServices: async (companyId: string, query: In<typeof ServiceQuery>) => {
+      await assertFilters(companyId, query);
+      return (await listServices(pool, companyId, query)).map(serviceView);
+    },
+    getService: async (companyId: string, id: string) => serviceView(found(await findService(pool, companyId, id), 'service', id)),
+    updateService: async (companyId: string, id: string, patch: In<typeof UpdateService>) =>
+      serviceView(found(await updateService(pool, companyId, id, patch), 'service', id)),
+
+    // Staff: the row and its qualified services change in one transaction.
+    createStaff: (companyId: string, input: In<typeof CreateStaff>) =>
+      withTransaction(pool, async (tx) => {
+        const { serviceIds, ...fields } = input;
+        const staff = await insertStaff(tx, companyId, fields);
+        staff.service_ids = await replaceStaffServices(tx, companyId, staff.id, serviceIds);
+        return staffView(staff);
+      }),
+    listStaff: async (companyId: string, query: In<typeof StaffQuery>) => {
+      await assertFilters(companyId, query);
+      return (await listStaff(pool, companyId, query)).map(staffView);
+    },
+    getStaff: async (companyId: string, id: string) => staffView(found(await findStaff(pool, companyId, id), 'staff member', id)),
+    updateStaff: (companyId: string, id: string, patch: In<typeof UpdateStaff>) =>
+      withTransaction(pool, async (tx) => {
+        const { serviceIds, ...fields } = patch;
+        const staff = found(await updateStaff(tx, companyId, id, fields), 'staff member', id);
+        if (serviceIds) staff.service_ids = await replaceStaffServices(tx, companyId, staff.id, serviceIds);
+        return staffView(staff);
+      }),
+
+    // Customers (a home branch or preferred staff member of another company fails the composite FK: 404)
+    createCustomer: async (companyId: string, input: In<typeof CreateCustomer>) =>
+      customerView(await insertCustomer(pool, companyId, input)),
+    listCustomers: async (companyId: string, query: In<typeof CustomerQuery>) => {
+      await assertFilters(companyId, query);
+      return (await listCustomers(pool, companyId, query)).map(customerView);
+    },
+    getCustomer: async (companyId: string, id: string) => customerView(found(await findCustomer(pool, companyId, id), 'customer', id)),
+    updateCustomer: async (companyId: string, id: string, patch: In<typeof UpdateCustomer>) =>
+      customerView(found(await updateCustomer(pool, companyId, id, patch), 'customer', id)),
+
+    // Appointments. Cancelling and rescheduling through the policy engine are not done here.
+    createAppointment: (companyId: string, input: In<typeof CreateAppointment>) =>
+      withTransaction(pool, async (tx) => {
+        await checkAppointmentReferences(tx, companyId, input);
+        return appointmentView(await insertAppointment(tx, companyId, input));
+      }),
+    listAppointments: async (companyId: string, query: In<typeof AppointmentQuery>) => {
+      await assertFilters(companyId, query);
+      return (await listAppointments(pool, companyId, query)).map(appointmentView);
+    },
+    getAppointment: async (companyId: string, id: string) =>
+      appointmentView(found(await findAppointment(pool, companyId, id), 'appointment', id)),
+    updateAppointment: (companyId: string, id: string, patch: In<typeof UpdateAppointment>) =>
+      withTransaction(pool, async (tx) => {
+        const current = found(await findAppointment(tx, companyId, id, { forUpdate: true }), 'appointment', id);
+        if (current.status === 'cancelled') throw new ConflictError(`appointment ${id} is cancelled`, 'appointment_cancelled');
+        const startsAt = patch.startsAt ? new Date(patch.startsAt) : current.starts_at;
+        const endsAt = patch.endsAt ? new Date(patch.endsAt) : current.ends_at;
+        const issues: FieldIssue[] = [];
+        if (endsAt <= startsAt) {
+          issues.push(
+            patch.endsAt
+              ? { field: 'body.endsAt', message: `must be after startsAt (${startsAt.toISOString()})` }
+              : { field: 'body.startsAt', message: `must be before endsAt (${endsAt.toISOString()})` },
+          );
+        }
+        if (patch.staffId) {
+          const issue = await staffOfBranch(tx, companyId, patch.staffId, current.branch_id);
+          if (issue) issues.push(issue);
+        }
+        if (issues.length > 0) throw invalid(issues);
+        return appointmentView((await updateAppointment(tx, companyId, id, patch))!);
+      }),
+  };
+}
+
+export type DirectoryService = ReturnType<typeof createDirectoryService>;

@@ -1,0 +1,263 @@
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Channel, PushSubscriptionJSON } from '../channels/types';
+import type { ConfigLevel } from '../directory/hierarchy';
+
+export { CHANNELS, type Channel } from '../channels/types';
+
+/** The notification event types seeded by the migrations (SPEC section 5). Pure: importable by workflows. */
+export const NOTIFICATION_EVENT_TYPES = [
+  'appointment_created',
+  'appointment_confirmed',
+  'appointment_cancelled',
+  'appointment_rescheduled',
+  'appointment_reminder_24h',
+  'appointment_reminder_2h',
+  'callback_requested',
+  'callback_escalated',
+  'payment_received',
+  'payment_failed',
+  'policy_violation',
+  'staff_assigned',
+  'customer_feedback_request',
+] as const;
+
+export type NotificationEventType = (typeof NOTIFICATION_EVENT_TYPES)[number];
+
+/**
+ * The notification workflow's contract, shared by the workflow (handlers) and the service
+ * (client calls). Definitions only: no I/O.
+ */
+export const notificationWorkflowId = (notificationId: string) => `notification-${notificationId}`;
+
+export interface NotificationWorkflowInput {
+  notificationId: string;
+  companyId: string;
+  eventType: NotificationEventType;
+}
+
+export const NOTIFICATION_STATUSES = ['pending', 'waiting', 'sending', 'delivered', 'failed', 'suppressed', 'cancelled'] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+export type NotificationFinalStatus = 'delivered' | 'failed' | 'suppressed' | 'cancelled';
+export const FINAL_STATUSES: readonly NotificationFinalStatus[] = ['delivered', 'failed', 'suppressed', 'cancelled'];
+export const isFinalStatus = (s: string): s is NotificationFinalStatus => (FINAL_STATUSES as readonly string[]).includes(s);
+
+export interface AttemptSummary {
+  attempt: number;
+  channel: Channel;
+  provider: string;
+  isFallback: boolean;
+  outcome: 'sent' | 'failed';
+  errorKind: 'transient' | 'permanent' | 'template' | 'unknown' | null;
+  error: string | null;
+}
+
+/** Live state, answered by the workflow (query) while it runs. */
+export interface NotificationLiveState {
+  notificationId: string;
+  status: NotificationStatus;
+  reason: string | null;
+  /** The channel being tried (the fallback's once it is reached). */
+  channel: Channel | null;
+  attempts: AttemptSummary[];
+  waitingFor: 'retry' | 'quiet_hours' | null;
+  /** ISO time the current wait ends (workflow time). */
+  waitingUntil: string | null;
+  cancelRequested: boolean;
+}
+
+export interface NotificationResult {
+  status: NotificationFinalStatus;
+  reason: string | null;
+  attempts: number;
+  delivered: { channel: Channel; provider: string; attempt: number; isFallback: boolean } | null;
+}
+
+export const notificationStateQuery = defineQuery<NotificationLiveState>('notificationState');
+
+/**
+ * Cancels a pending notification (waiting for a retry or its send window). Rejected by the
+ * validator once the notification is final; an attempt already in flight finishes first, and if it
+ * delivered, the reply says so. Resolves with the notification's final status.
+ */
+export interface CancelNotificationRequest {
+  reason?: string;
+}
+export const cancelNotificationUpdate = defineUpdate<
+  { status: NotificationFinalStatus; reason: string | null },
+  [CancelNotificationRequest]
+>('cancelNotification');
+
+/** Error types of the requestNotification activity that a caller should list as non-retryable. */
+export const REQUEST_NOTIFICATION_NON_RETRYABLE = ['ValidationError', 'NotFoundError', 'ConflictError'];
+
+// ---- settings (resolved by rules.ts through the hierarchy) ----
+
+export const RETRY_STRATEGIES = ['exponential', 'linear', 'fibonacci', 'constant'] as const;
+export type RetryStrategy = (typeof RETRY_STRATEGIES)[number];
+
+export interface QuietHours {
+  start: string;
+  end: string;
+}
+
+export type SettingSource = ConfigLevel | 'default';
+
+export const NOTIFIABLE_TYPES = ['customer', 'staff', 'appointment'] as const;
+export type NotifiableType = (typeof NOTIFIABLE_TYPES)[number];
+
+/** One notification_configurations row, NULL = inherit. */
+export interface NotificationConfigRow {
+  id: string;
+  configurableType: ConfigLevel;
+  configurableId: string;
+  channel: Channel | null;
+  /** 'none' switches the fallback off at this level. */
+  fallbackChannel: Channel | 'none' | null;
+  enabled: boolean | null;
+  retryCount: number | null;
+  retryDelayMinutes: number | null;
+  retryStrategy: RetryStrategy | null;
+  maxRetryDelayMinutes: number | null;
+  providers: string[] | null;
+  templateSubject: string | null;
+  templateBody: string | null;
+  quietHoursStart: string | null;
+  quietHoursEnd: string | null;
+  rateLimitCount: number | null;
+  rateLimitWindowSeconds: number | null;
+}
+
+export interface RateLimit {
+  count: number;
+  windowSeconds: number;
+}
+
+export interface NotificationSettings {
+  channel: Channel;
+  fallbackChannel: Channel | null;
+  enabled: boolean;
+  retryCount: number;
+  retryDelayMinutes: number;
+  retryStrategy: RetryStrategy;
+  maxRetryDelayMinutes: number;
+  /** Provider names in failover order; null = every provider registered for the channel. */
+  providers: string[] | null;
+  /** Template overrides for the primary channel; null = the default template. */
+  templateSubject: string | null;
+  templateBody: string | null;
+  quietHours: QuietHours | null;
+  rateLimit: RateLimit | null;
+}
+
+export type SettingName = keyof NotificationSettings;
+
+export interface SettingProvenance {
+  level: SettingSource;
+  /** The configuration row it came from (null for system defaults). */
+  configId: string | null;
+}
+
+export interface ResolvedNotificationConfig {
+  settings: NotificationSettings;
+  provenance: Record<SettingName, SettingProvenance>;
+  /** The most specific configuration row that applies (stored on every attempt); null when only defaults apply. */
+  configId: string | null;
+  /** The levels consulted, most specific first, with the row found at each (if any). */
+  chain: Array<{ level: ConfigLevel; id: string; configId: string | null }>;
+}
+
+/** What an event defaults to (notification_event_mappings). */
+export interface EventDefaults {
+  channel: Channel;
+  fallbackChannel: Channel | null;
+}
+
+// ---- the activities' inputs and outputs (shared by workflow and activities) ----
+
+/** What templates can refer to. Absent parts are left out (strict mode then names them). */
+export interface TemplateVariables {
+  event: { type: string; description: string };
+  company: { name: string };
+  recipient: { name: string; kind: 'customer' | 'staff' };
+  data: Record<string, unknown>;
+  branch?: { name: string; phone: string | null; email: string | null };
+  service?: { name: string; durationMinutes: number };
+  staff?: { name: string };
+  customer?: { name: string };
+  appointment?: { date: string; time: string; startsAt: string; endsAt: string; timeZone: string; status: string };
+}
+
+export interface RenderedMessage {
+  subject?: string;
+  body: string;
+}
+
+/** Where a recipient is reached on a channel. */
+export interface Address {
+  to: string;
+  push?: PushSubscriptionJSON;
+}
+
+export type PreparedNotification =
+  /** No row: the creating transaction rolled back after the workflow started. Nothing to do. */
+  | { kind: 'missing'; reason: string }
+  /** The row is already final (e.g. a reset workflow): report it, change nothing. */
+  | { kind: 'final'; status: NotificationFinalStatus; reason: string | null }
+  /** The notifiable is gone: the notification fails without an attempt. */
+  | { kind: 'invalid'; reason: string }
+  | {
+      kind: 'ready';
+      eventType: NotificationEventType;
+      isUrgent: boolean;
+      settings: NotificationSettings;
+      configId: string | null;
+      /** Providers to try per channel, in order. */
+      providers: Record<Channel, string[]>;
+      recipient: { kind: 'customer' | 'staff'; timeZone: string; addresses: Record<Channel, Address | null> };
+      vars: TemplateVariables;
+    };
+
+export interface RenderInput {
+  notificationId: string;
+  companyId: string;
+  eventType: NotificationEventType;
+  channel: Channel;
+  /** The attempt number a template failure is recorded under. */
+  attempt: number;
+  isFallback: boolean;
+  configId: string | null;
+  recipient: string;
+  vars: TemplateVariables;
+  override: { subject: string | null; body: string | null } | null;
+}
+
+export interface AttemptInput {
+  notificationId: string;
+  companyId: string;
+  eventType: NotificationEventType;
+  configId: string | null;
+  channel: Channel;
+  provider: string;
+  attempt: number;
+  isFallback: boolean;
+  address: Address | null;
+  message: RenderedMessage;
+  rateLimit: RateLimit | null;
+}
+
+export type AttemptOutcome =
+  | { status: 'sent'; providerMessageId: string | null; latencyMs: number | null }
+  | { status: 'failed'; errorKind: 'transient' | 'permanent' | 'unknown'; error: string }
+  | { status: 'rate_limited'; error: string };
+
+/** The key of an attempt row: `<notification>:<attempt>:<provider>`. */
+export const attemptKey = (notificationId: string, attempt: number, provider: string) => `${notificationId}:${attempt}:${provider}`;
+
+/** A request from another workflow (e.g. a callback escalation) to send a notification. */
+export interface NotificationRequest {
+  companyId: string;
+  eventType: NotificationEventType;
+  notifiable: { type: NotifiableType; id: string };
+  data?: Record<string, unknown>;
+  idempotencyKey?: string;
+}

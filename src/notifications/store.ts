@@ -1,0 +1,452 @@
+import type { Queryable } from '../db/transaction';
+import type { Channel, NotificationEventType } from './definitions';
+import { hierarchyChain, type EventDefaults, type HierarchyContext, type NotifiableType, type NotificationConfigRow } from './rules';
+
+/**
+ * Every SQL statement on the notification tables (configurations, event mappings, notifications,
+ * delivery attempts), as named operations. Every query is scoped by company_id where the table has one.
+ */
+export interface EventMapping extends EventDefaults {
+  eventType: NotificationEventType;
+  description: string;
+  isUrgent: boolean;
+}
+
+export async function loadEventMapping(db: Queryable, eventType: string): Promise<EventMapping | null> {
+  const { rows } = await db.query(
+    `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent
+       FROM notification_event_mappings WHERE event_type = $1`,
+    [eventType],
+  );
+  const r = rows[0];
+  return r
+    ? {
+        eventType: r.event_type,
+        description: r.description,
+        channel: r.default_channel,
+        fallbackChannel: r.default_fallback_channel,
+        isUrgent: r.is_urgent,
+      }
+    : null;
+}
+
+export async function listEventMappings(db: Queryable): Promise<EventMapping[]> {
+  const { rows } = await db.query(
+    `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
+  );
+  return rows.map((r) => ({
+    eventType: r.event_type,
+    description: r.description,
+    channel: r.default_channel,
+    fallbackChannel: r.default_fallback_channel,
+    isUrgent: r.is_urgent,
+  }));
+}
+
+/** Whether an entity of the hierarchy exists in the company. */
+export async function entityExists(
+  db: Queryable,
+  companyId: string,
+  type: 'company' | 'branch' | 'service' | 'staff' | NotifiableType,
+  id: string,
+): Promise<boolean> {
+  const table = {
+    company: 'companies',
+    branch: 'branches',
+    service: 'services',
+    staff: 'staff',
+    customer: 'customers',
+    appointment: 'appointments',
+  }[type];
+  const sql =
+    type === 'company' ? `SELECT 1 FROM companies WHERE id = $1 AND id = $2` : `SELECT 1 FROM ${table} WHERE company_id = $1 AND id = $2`;
+  const { rowCount } = await db.query(sql, [companyId, id]);
+  return (rowCount ?? 0) > 0;
+}
+
+const CONFIG_COLUMNS = `id, company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled,
+  retry_count, retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
+  to_char(quiet_hours_start, 'HH24:MI:SS') AS quiet_hours_start, to_char(quiet_hours_end, 'HH24:MI:SS') AS quiet_hours_end,
+  rate_limit_count, rate_limit_window_seconds, metadata, created_at, updated_at`;
+export { CONFIG_COLUMNS };
+
+export function toConfigRow(r: Record<string, any>): NotificationConfigRow {
+  return {
+    id: r.id,
+    configurableType: r.configurable_type,
+    configurableId: r.configurable_id,
+    channel: r.channel,
+    fallbackChannel: r.fallback_channel,
+    enabled: r.enabled,
+    retryCount: r.retry_count,
+    retryDelayMinutes: r.retry_delay_minutes,
+    retryStrategy: r.retry_strategy,
+    maxRetryDelayMinutes: r.max_retry_delay_minutes,
+    providers: r.providers,
+    templateSubject: r.template_subject,
+    templateBody: r.template_body,
+    quietHoursStart: r.quiet_hours_start,
+    quietHoursEnd: r.quiet_hours_end,
+    rateLimitCount: r.rate_limit_count,
+    rateLimitWindowSeconds: r.rate_limit_window_seconds,
+  };
+}
+
+/** Creates or replaces the configuration of one entity for one event (NULL settings inherit); `inserted` tells which. */
+export async function upsertConfig(
+  db: Queryable,
+  companyId: string,
+  c: {
+    configurableType: string;
+    configurableId: string;
+    eventType: string;
+    channel?: string | null;
+    fallbackChannel?: string | null;
+    enabled?: boolean | null;
+    retryCount?: number | null;
+    retryDelayMinutes?: number | null;
+    retryStrategy?: string | null;
+    maxRetryDelayMinutes?: number | null;
+    providers?: string[] | null;
+    templateSubject?: string | null;
+    templateBody?: string | null;
+    quietHours?: { start: string; end: string } | null;
+    rateLimit?: { count: number; windowSeconds: number } | null;
+    metadata?: Record<string, unknown>;
+  },
+): Promise<Record<string, any> & { inserted: boolean }> {
+  const { rows } = await db.query(
+    `INSERT INTO notification_configurations AS nc
+         (company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled, retry_count,
+          retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
+          quiet_hours_start, quiet_hours_end, rate_limit_count, rate_limit_window_seconds, metadata)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+       ON CONFLICT (company_id, configurable_type, configurable_id, event_type) DO UPDATE SET
+         channel = EXCLUDED.channel, fallback_channel = EXCLUDED.fallback_channel, enabled = EXCLUDED.enabled,
+         retry_count = EXCLUDED.retry_count, retry_delay_minutes = EXCLUDED.retry_delay_minutes,
+         retry_strategy = EXCLUDED.retry_strategy, max_retry_delay_minutes = EXCLUDED.max_retry_delay_minutes,
+         providers = EXCLUDED.providers, template_subject = EXCLUDED.template_subject, template_body = EXCLUDED.template_body,
+         quiet_hours_start = EXCLUDED.quiet_hours_start, quiet_hours_end = EXCLUDED.quiet_hours_end,
+         rate_limit_count = EXCLUDED.rate_limit_count, rate_limit_window_seconds = EXCLUDED.rate_limit_window_seconds,
+         metadata = EXCLUDED.metadata, updated_at = now()
+       RETURNING ${CONFIG_COLUMNS}, (xmax = 0) AS inserted`,
+    [
+      companyId,
+      c.configurableType,
+      c.configurableId,
+      c.eventType,
+      c.channel ?? null,
+      c.fallbackChannel ?? null,
+      c.enabled ?? null,
+      c.retryCount ?? null,
+      c.retryDelayMinutes ?? null,
+      c.retryStrategy ?? null,
+      c.maxRetryDelayMinutes ?? null,
+      c.providers ?? null,
+      c.templateSubject ?? null,
+      c.templateBody ?? null,
+      c.quietHours?.start ?? null,
+      c.quietHours?.end ?? null,
+      c.rateLimit?.count ?? null,
+      c.rateLimit?.windowSeconds ?? null,
+      JSON.stringify(c.metadata ?? {}),
+    ],
+  );
+  return rows[0];
+}
+
+/** The configuration rows on the context's chain for one event (at most one per level). */
+export async function loadConfigRows(db: Queryable, ctx: HierarchyContext, eventType: string): Promise<NotificationConfigRow[]> {
+  const chain = hierarchyChain(ctx);
+  const { rows } = await db.query(
+    `SELECT ${CONFIG_COLUMNS}
+       FROM notification_configurations
+      WHERE company_id = $1 AND event_type = $2
+        AND (configurable_type, configurable_id) IN (SELECT * FROM unnest($3::text[], $4::uuid[]))`,
+    [ctx.companyId, eventType, chain.map((c) => c.level), chain.map((c) => c.id)],
+  );
+  return rows.map(toConfigRow);
+}
+
+// ---- notifications and their attempts ----
+
+/** The finished statuses: a row in one of them never changes status again. */
+const FINAL = `('delivered', 'failed', 'suppressed', 'cancelled')`;
+
+export interface NotificationRow {
+  id: string;
+  company_id: string;
+  event_type: NotificationEventType;
+  notifiable_type: NotifiableType;
+  notifiable_id: string;
+  data: Record<string, unknown> | null;
+  status: string;
+  status_reason: string | null;
+  resolved_config: unknown;
+  workflow_id: string;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export async function insertNotification(
+  db: Queryable,
+  row: { id: string; companyId: string; eventType: string; notifiable: { type: string; id: string }; data: unknown; workflowId: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [row.id, row.companyId, row.eventType, row.notifiable.type, row.notifiable.id, JSON.stringify(row.data ?? {}), row.workflowId],
+  );
+}
+
+export async function findNotification(db: Queryable, companyId: string, id: string): Promise<NotificationRow | undefined> {
+  const { rows } = await db.query<NotificationRow>(
+    `SELECT id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
+            workflow_id, created_at, updated_at, completed_at
+       FROM notifications WHERE company_id = $1 AND id = $2`,
+    [companyId, id],
+  );
+  return rows[0];
+}
+
+export async function saveResolvedConfig(db: Queryable, id: string, resolved: unknown): Promise<void> {
+  await db.query(`UPDATE notifications SET resolved_config = $2, updated_at = now() WHERE id = $1`, [id, JSON.stringify(resolved)]);
+}
+
+/** Shows a wait (for a retry or the send window) on the row; the workflow holds the timer. */
+export async function markNotificationWaiting(db: Queryable, id: string, reason: string): Promise<void> {
+  await db.query(
+    `UPDATE notifications SET status = 'waiting', status_reason = $2, updated_at = now() WHERE id = $1 AND status NOT IN ${FINAL}`,
+    [id, reason],
+  );
+}
+
+export async function markNotificationSending(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE notifications SET status = 'sending', status_reason = NULL, updated_at = now() WHERE id = $1 AND status NOT IN ${FINAL}`,
+    [id],
+  );
+}
+
+/** Writes a final status with its reason; a row already final stays as it is. */
+export async function finishNotification(db: Queryable, id: string, status: string, reason: string | null): Promise<void> {
+  await db.query(
+    `UPDATE notifications SET status = $2, status_reason = $3, completed_at = now(), updated_at = now()
+      WHERE id = $1 AND status NOT IN ${FINAL}`,
+    [id, status, reason],
+  );
+}
+
+export interface AttemptRow {
+  id: string;
+  company_id: string;
+  notification_id: string;
+  config_id: string | null;
+  event_type: string;
+  channel: Channel;
+  provider: string;
+  recipient: string;
+  attempt_number: number;
+  is_fallback: boolean;
+  status: 'sending' | 'sent' | 'failed';
+  error: string | null;
+  error_kind: string | null;
+  provider_message_id: string | null;
+  idempotency_key: string;
+  may_have_sent: boolean;
+  started_at: Date;
+  completed_at: Date | null;
+  latency_ms: number | null;
+}
+
+export async function listAttempts(db: Queryable, companyId: string, notificationId: string): Promise<AttemptRow[]> {
+  const { rows } = await db.query<AttemptRow>(
+    `SELECT * FROM notification_deliveries WHERE company_id = $1 AND notification_id = $2 ORDER BY attempt_number, started_at, provider`,
+    [companyId, notificationId],
+  );
+  return rows;
+}
+
+export interface AttemptIdentity {
+  notificationId: string;
+  companyId: string;
+  eventType: string;
+  configId: string | null;
+  channel: Channel;
+  provider: string;
+  attempt: number;
+  isFallback: boolean;
+  recipient: string;
+  /** `<notification>:<attempt>:<provider>`: a retried activity finds its row instead of adding one. */
+  key: string;
+}
+
+/** An attempt that failed before reaching a provider (no address, no provider, template error); idempotent. */
+export async function insertFailedAttempt(
+  db: Queryable,
+  a: AttemptIdentity,
+  errorKind: 'permanent' | 'template',
+  error: string,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO notification_deliveries
+       (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback,
+        status, error, error_kind, idempotency_key, completed_at, latency_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11, $12, now(), 0)
+     ON CONFLICT (idempotency_key) DO NOTHING`,
+    [
+      a.companyId,
+      a.notificationId,
+      a.configId,
+      a.eventType,
+      a.channel,
+      a.provider,
+      a.recipient,
+      a.attempt,
+      a.isFallback,
+      error,
+      errorKind,
+      a.key,
+    ],
+  );
+}
+
+export type Reservation =
+  | { kind: 'new' | 'existing'; row: Pick<AttemptRow, 'id' | 'status' | 'error' | 'error_kind' | 'provider_message_id' | 'latency_ms'> }
+  | { kind: 'limited'; sent: number };
+
+/**
+ * Reserves an attempt inside the caller's transaction: finds the row of a previous execution of
+ * the same attempt, or checks the recipient's rate limit and inserts a row in status 'sending'.
+ * With a rate limit, check-and-insert is serialised per recipient and channel (advisory lock), so
+ * two concurrent sends cannot both pass.
+ */
+export async function reserveAttempt(
+  tx: Queryable,
+  a: AttemptIdentity,
+  rateLimit: { count: number; windowSeconds: number } | null,
+): Promise<Reservation> {
+  if (rateLimit) {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`rate:${a.companyId}:${a.channel}:${a.recipient}`]);
+  }
+  const existing = await tx.query(
+    `SELECT id, status, error, error_kind, provider_message_id, latency_ms FROM notification_deliveries WHERE idempotency_key = $1`,
+    [a.key],
+  );
+  if (existing.rows[0]) return { kind: 'existing', row: existing.rows[0] };
+  if (rateLimit) {
+    const { rows } = await tx.query(
+      `SELECT count(*)::int AS n FROM notification_deliveries
+        WHERE company_id = $1 AND channel = $2 AND recipient = $3 AND status <> 'failed'
+          AND started_at > now() - make_interval(secs => $4)`,
+      [a.companyId, a.channel, a.recipient, rateLimit.windowSeconds],
+    );
+    if (rows[0].n >= rateLimit.count) return { kind: 'limited', sent: rows[0].n };
+  }
+  const inserted = await tx.query(
+    `INSERT INTO notification_deliveries
+       (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback, idempotency_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING id, status, error, error_kind, provider_message_id, latency_ms`,
+    [a.companyId, a.notificationId, a.configId, a.eventType, a.channel, a.provider, a.recipient, a.attempt, a.isFallback, a.key],
+  );
+  await markNotificationSending(tx, a.notificationId);
+  return { kind: 'new', row: inserted.rows[0] };
+}
+
+/** A re-executed attempt on a provider that cannot deduplicate: the message may go out twice. */
+export async function markMayHaveSent(db: Queryable, attemptId: string): Promise<void> {
+  await db.query(`UPDATE notification_deliveries SET may_have_sent = true WHERE id = $1`, [attemptId]);
+}
+
+/** Records a provider's answer on the attempt row; a sent attempt makes the notification delivered in the same statement batch. */
+export async function recordAttemptOutcome(
+  tx: Queryable,
+  attemptId: string,
+  notificationId: string,
+  outcome: { status: 'sent'; providerMessageId: string | null } | { status: 'failed'; errorKind: string; error: string },
+  latencyMs: number,
+  ambiguous: boolean,
+): Promise<void> {
+  await tx.query(
+    `UPDATE notification_deliveries
+        SET status = $2, error = $3, error_kind = $4, provider_message_id = $5, completed_at = now(), latency_ms = $6,
+            may_have_sent = may_have_sent OR $7
+      WHERE id = $1 AND status = 'sending'`,
+    [
+      attemptId,
+      outcome.status,
+      outcome.status === 'failed' ? outcome.error : null,
+      outcome.status === 'failed' ? outcome.errorKind : null,
+      outcome.status === 'sent' ? outcome.providerMessageId : null,
+      latencyMs,
+      ambiguous,
+    ],
+  );
+  if (outcome.status === 'sent') await finishNotification(tx, notificationId, 'delivered', null);
+}
+
+/** An attempt whose activity ended without an outcome: say so rather than leave it 'sending'. */
+export async function closeUnreportedAttempts(db: Queryable, notificationId: string): Promise<void> {
+  await db.query(
+    `UPDATE notification_deliveries
+        SET status = 'failed', error_kind = 'unknown', error = 'the attempt never reported an outcome', may_have_sent = true, completed_at = now()
+      WHERE notification_id = $1 AND status = 'sending'`,
+    [notificationId],
+  );
+}
+
+/** The push service said the subscription expired (404/410): forget it, as RFC 8030 asks. */
+export async function clearPushSubscription(db: Queryable, companyId: string, endpoint: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE customers SET push_subscription = NULL, updated_at = now()
+      WHERE company_id = $1 AND push_subscription->>'endpoint' = $2`,
+    [companyId, endpoint],
+  );
+  return rowCount ?? 0;
+}
+
+/** Which of these recipients the company has, as `type:id`. */
+export async function existingNotifiables(db: Queryable, companyId: string, ids: string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ type: string; id: string }>(
+    `SELECT 'customer' AS type, id::text FROM customers WHERE company_id = $1 AND id = ANY($2::uuid[])
+     UNION ALL SELECT 'staff', id::text FROM staff WHERE company_id = $1 AND id = ANY($2::uuid[])
+     UNION ALL SELECT 'appointment', id::text FROM appointments WHERE company_id = $1 AND id = ANY($2::uuid[])`,
+    [companyId, [...new Set(ids)]],
+  );
+  return new Set(rows.map((r) => `${r.type}:${r.id}`));
+}
+
+// ---- analytics ----
+
+export interface AnalyticsRowData {
+  event_type: string;
+  channel: string;
+  sent: number;
+  failed: number;
+  fallback: number;
+  sending: number;
+  p50: number | null;
+  p95: number | null;
+}
+
+/** Attempts per event and channel in [from, to), with p50/p95 latency of the sent ones. */
+export async function deliveryAnalytics(db: Queryable, companyId: string, from: Date, to: Date): Promise<AnalyticsRowData[]> {
+  const { rows } = await db.query<AnalyticsRowData>(
+    `SELECT event_type, channel,
+            count(*) FILTER (WHERE status = 'sent')::int    AS sent,
+            count(*) FILTER (WHERE status = 'failed')::int  AS failed,
+            count(*) FILTER (WHERE is_fallback)::int        AS fallback,
+            count(*) FILTER (WHERE status = 'sending')::int AS sending,
+            percentile_cont(0.5)  WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p50,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status = 'sent') AS p95
+       FROM notification_deliveries
+      WHERE company_id = $1 AND started_at >= $2 AND started_at < $3
+      GROUP BY event_type, channel
+      ORDER BY event_type, channel`,
+    [companyId, from, to],
+  );
+  return rows;
+}
