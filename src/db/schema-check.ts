@@ -66,6 +66,37 @@ export async function mismatchedForeignKeys(db: Queryable): Promise<ForeignKeyCo
   return (await foreignKeyColumns(db)).filter((fk) => fk.columnType !== fk.referencedType);
 }
 
+export interface TenantUnsafeForeignKey {
+  constraint: string;
+  table: string;
+  referencedTable: string;
+  definition: string;
+}
+
+/**
+ * Foreign keys between two company-owned tables (both have company_id) whose columns do not
+ * include company_id: such a key would let a row point into another company. Every one of them
+ * must be composite, `(company_id, x) REFERENCES t (company_id, id)`.
+ */
+export async function tenantUnsafeForeignKeys(db: Queryable): Promise<TenantUnsafeForeignKey[]> {
+  const { rows } = await db.query<TenantUnsafeForeignKey>(`
+    SELECT c.conname AS "constraint", src.relname AS "table", dst.relname AS "referencedTable",
+           pg_get_constraintdef(c.oid) AS "definition"
+      FROM pg_constraint c
+      JOIN pg_class src ON src.oid = c.conrelid
+      JOIN pg_class dst ON dst.oid = c.confrelid
+      JOIN pg_namespace n ON n.oid = src.relnamespace
+     WHERE c.contype = 'f' AND n.nspname = current_schema()
+       AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.conrelid AND attname = 'company_id' AND NOT attisdropped)
+       AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.confrelid AND attname = 'company_id' AND NOT attisdropped)
+       AND NOT EXISTS (
+             SELECT 1 FROM unnest(c.conkey) AS k(att)
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att
+              WHERE a.attname = 'company_id')
+     ORDER BY src.relname, c.conname`);
+  return rows;
+}
+
 export async function missingTables(db: Queryable): Promise<string[]> {
   const { rows } = await db.query<{ table_name: string }>(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)`,

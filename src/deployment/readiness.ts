@@ -1,6 +1,6 @@
 import type { Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { mismatchedForeignKeys, migrationLevel, missingTables, type ForeignKeyColumn } from '../db/schema-check';
+import { mismatchedForeignKeys, migrationLevel, missingTables, tenantUnsafeForeignKeys, type ForeignKeyColumn } from '../db/schema-check';
 import { missingSearchAttributes } from '../temporal/search-attributes';
 
 export interface DeploymentReport {
@@ -12,6 +12,8 @@ export interface DeploymentReport {
     ok: boolean;
     mismatched: Array<Pick<ForeignKeyColumn, 'table' | 'column' | 'columnType' | 'referencedTable' | 'referencedType'>>;
   };
+  /** Foreign keys between company-owned tables that leave company_id out (a row could point into another company). */
+  tenancy: { ok: boolean; unsafe: string[] };
   temporal: { ok: boolean; namespace: string; error?: string };
   searchAttributes: { ok: boolean; missing: string[] };
   /** One line per problem, naming what is missing. */
@@ -34,6 +36,7 @@ export async function checkDeployment(pool: Pool, temporal: Connection, namespac
   if (report.database.ok && report.migrations.pending.length) problems.push(`pending migrations: ${report.migrations.pending.join(', ')}`);
   for (const fk of report.foreignKeys.mismatched)
     problems.push(`foreign key type mismatch: ${fk.table}.${fk.column} (${fk.columnType}) -> ${fk.referencedTable} (${fk.referencedType})`);
+  for (const fk of report.tenancy.unsafe) problems.push(`foreign key without company_id between company-owned tables: ${fk}`);
   if (!report.temporal.ok) problems.push(`temporal unreachable (namespace ${namespace}): ${report.temporal.error}`);
   for (const a of report.searchAttributes.missing) problems.push(`missing search attribute: ${a}`);
   return { ok: problems.length === 0, ...report, problems };
@@ -42,11 +45,17 @@ export async function checkDeployment(pool: Pool, temporal: Connection, namespac
 async function checkDatabase(pool: Pool) {
   try {
     await pool.query('SELECT 1');
-    const [missing, level, mismatched] = await Promise.all([missingTables(pool), migrationLevel(pool), mismatchedForeignKeys(pool)]);
+    const [missing, level, mismatched, unsafe] = await Promise.all([
+      missingTables(pool),
+      migrationLevel(pool),
+      mismatchedForeignKeys(pool),
+      tenantUnsafeForeignKeys(pool),
+    ]);
     return {
       database: { ok: true },
       tables: { ok: missing.length === 0, missing },
       migrations: { ok: level.pending.length === 0, current: level.current, pending: level.pending },
+      tenancy: { ok: unsafe.length === 0, unsafe: unsafe.map((fk) => `${fk.table}.${fk.constraint} -> ${fk.referencedTable}`) },
       foreignKeys: {
         ok: mismatched.length === 0,
         mismatched: mismatched.map(({ table, column, columnType, referencedTable, referencedType }) => ({
@@ -64,6 +73,7 @@ async function checkDatabase(pool: Pool) {
       tables: { ok: false, missing: [] },
       migrations: { ok: false, current: null, pending: [] },
       foreignKeys: { ok: false, mismatched: [] },
+      tenancy: { ok: false, unsafe: [] },
     };
   }
 }

@@ -1,6 +1,13 @@
 import { Client } from 'pg';
 import { migrate, expectedMigrationNames } from '../../src/db/migrate';
-import { foreignKeyColumns, mismatchedForeignKeys, missingTables, migrationLevel, REQUIRED_TABLES } from '../../src/db/schema-check';
+import {
+  foreignKeyColumns,
+  mismatchedForeignKeys,
+  missingTables,
+  migrationLevel,
+  REQUIRED_TABLES,
+  tenantUnsafeForeignKeys,
+} from '../../src/db/schema-check';
 import { NOTIFICATION_EVENT_TYPES } from '../../src/notifications/definitions';
 import { scratchDatabase, testPool } from '../support/database';
 
@@ -36,6 +43,33 @@ describe('schema migrations (real PostgreSQL)', () => {
     expect(fks.length).toBeGreaterThan(40);
     expect(fks.map((f) => f.table)).toEqual(expect.arrayContaining(['calcom_event_map', 'notification_deliveries']));
     expect(await mismatchedForeignKeys(pool)).toEqual([]);
+  });
+
+  it('every foreign key between two company-owned tables includes company_id (tenancy in the schema)', async () => {
+    expect(await tenantUnsafeForeignKeys(pool)).toEqual([]);
+    // The check sees the composite keys it is about (not an empty catalog).
+    const composite = (await foreignKeyColumns(pool)).filter((f) => f.column === 'company_id' && f.referencedTable !== 'companies');
+    expect(composite.map((f) => f.table)).toEqual(
+      expect.arrayContaining(['notification_deliveries', 'appointment_modifications', 'policy_configurations', 'callback_escalations']),
+    );
+  });
+
+  it('the tenancy check catches a foreign key that leaves company_id out', async () => {
+    const scratch = await scratchDatabase();
+    try {
+      await withClient(scratch.url, async (c) => {
+        await c.query(`CREATE TABLE notifications (id uuid PRIMARY KEY, company_id uuid NOT NULL, UNIQUE (company_id, id))`);
+        await c.query(
+          `CREATE TABLE notification_deliveries (id uuid PRIMARY KEY, company_id uuid NOT NULL,
+             notification_id uuid REFERENCES notifications (id))`,
+        );
+        expect(await tenantUnsafeForeignKeys(c)).toEqual([
+          expect.objectContaining({ table: 'notification_deliveries', referencedTable: 'notifications' }),
+        ]);
+      });
+    } finally {
+      await scratch.drop();
+    }
   });
 
   it('the FK type check catches a mismatched column (the original deployment failure)', async () => {

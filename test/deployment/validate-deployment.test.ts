@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
-import { migrate } from '../../src/db/migrate';
+import { expectedMigrationNames, migrate } from '../../src/db/migrate';
 import { scratchDatabase } from '../support/database';
 
 const run = promisify(execFile);
@@ -46,13 +46,14 @@ describe('validate-deployment (real Postgres, real Temporal)', () => {
       const client = new Client({ connectionString: scratch.url });
       await client.connect();
       await client.query('DROP TABLE callback_escalations');
-      await client.query(`DELETE FROM pgmigrations WHERE name = '1764100000004_notifications'`);
+      const [previous, newest] = expectedMigrationNames().slice(-2);
+      await client.query(`DELETE FROM pgmigrations WHERE name = $1`, [newest]);
       await client.end();
       const result = await validateDeployment({ DATABASE_URL: scratch.url, ...temporal() });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('missing table: callback_escalations');
-      expect(result.stderr).toContain('pending migrations: 1764100000004_notifications');
-      expect(JSON.parse(result.stdout).migrations.current).toBe('1764100000003_callbacks');
+      expect(result.stderr).toContain(`pending migrations: ${newest}`);
+      expect(JSON.parse(result.stdout).migrations.current).toBe(previous);
     } finally {
       await scratch.drop();
     }
