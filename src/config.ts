@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadChannelConfig, type ChannelConfig } from './channels/config';
+import type { Durability } from './temporal/durability';
 
 /**
  * Every setting of the service, read from the environment once and validated.
@@ -22,11 +23,17 @@ export const configSchema = z.object({
   BODY_LIMIT: z.string().default('100kb'),
   /** Requests per minute per API key (429 above it); 0 turns the limit off. */
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
-  PLATFORM_ADMIN_TOKEN: optionalString,
+  /** Failed authentications per minute per client address before 429, without a key lookup; 0 turns it off. */
+  API_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+  /** Creates companies: a secret of at least 24 characters (npm start generates one when unset). */
+  PLATFORM_ADMIN_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (a long random secret)').optional()),
 
   // PostgreSQL: DATABASE_URL, or a throwaway embedded server under DATA_DIR.
   DATABASE_URL: optionalString,
+  /** Connections of the API process's pool (the worker sizes its own from its slots). */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** How long a query may wait for a pooled connection before failing (and being retried). */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_POSTGRES_PORT: port(5433),
 
@@ -38,12 +45,23 @@ export const configSchema = z.object({
   TEMPORAL_DEV_PORT: port(7233),
   TEMPORAL_UI_PORT: port(8233),
 
-  // Worker tuning
-  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(100),
+  // Worker tuning. The worker's pool has one connection per activity slot (activities + local
+  // activities), so an activity never waits for a connection another one holds.
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(200).default(20),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).max(200).default(20),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /** How long an Idempotency-Key is remembered; an hourly Temporal Schedule forgets older ones. */
   IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).max(8760).default(72),
+  // How patiently workflows ride out infrastructure trouble (a database outage): retried, never counted.
+  WORKFLOW_INFRA_RETRY_HOURS: z.coerce.number().min(0.01).max(720).default(6),
+  WORKFLOW_INFRA_RETRY_INITIAL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  WORKFLOW_INFRA_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(3_600).default(300),
+  WORKFLOW_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(15),
+  // The outbox reconciler (a Temporal Schedule): starts rows whose workflow never started, finishes orphans.
+  RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(10).max(86_400).default(60),
+  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  RECONCILE_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(24),
   /** host:port where the Temporal SDK serves worker metrics for Prometheus; unset: not served. */
   WORKER_METRICS_BIND_ADDRESS: optionalString.pipe(
     z
@@ -56,10 +74,39 @@ export const configSchema = z.object({
 /** The service's settings, and the notification channels' (src/channels/config.ts), read once. */
 export type Config = z.infer<typeof configSchema> & { channels: ChannelConfig };
 
+/** Settings that only make sense together. */
+function consistent(c: z.infer<typeof configSchema>, issue: (path: string, message: string) => void): void {
+  // A heartbeat timeout shorter than a pool wait would hand a live attempt to another worker.
+  if (c.WORKFLOW_HEARTBEAT_TIMEOUT_SECONDS * 1000 < 2 * c.DATABASE_CONNECT_TIMEOUT_MS) {
+    issue(
+      'WORKFLOW_HEARTBEAT_TIMEOUT_SECONDS',
+      `must be at least twice DATABASE_CONNECT_TIMEOUT_MS (${c.DATABASE_CONNECT_TIMEOUT_MS} ms): a pool wait must never outlast a heartbeat`,
+    );
+  }
+  if (c.WORKFLOW_INFRA_RETRY_MAX_SECONDS * 1000 < c.WORKFLOW_INFRA_RETRY_INITIAL_MS) {
+    issue('WORKFLOW_INFRA_RETRY_MAX_SECONDS', 'must not be shorter than WORKFLOW_INFRA_RETRY_INITIAL_MS');
+  }
+}
+
+/** The workflows' infrastructure retry policy (src/temporal/durability.ts), from the configuration. */
+export function durabilityOf(c: Config): Durability {
+  return {
+    infraRetryMs: Math.round(c.WORKFLOW_INFRA_RETRY_HOURS * 3_600_000),
+    infraInitialIntervalMs: c.WORKFLOW_INFRA_RETRY_INITIAL_MS,
+    infraMaximumIntervalMs: c.WORKFLOW_INFRA_RETRY_MAX_SECONDS * 1000,
+    heartbeatTimeoutMs: c.WORKFLOW_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+  };
+}
+
+/** The worker's pool: one connection per activity slot, so slots and connections always agree. */
+export const workerPoolSize = (c: Config) => c.WORKER_MAX_CONCURRENT_ACTIVITIES + c.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES;
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  const parsed = configSchema
+    .superRefine((c, ctx) => consistent(c, (path, message) => ctx.addIssue({ code: 'custom', path: [path], message })))
+    .safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${problems}`);

@@ -4,7 +4,8 @@ import swaggerUi from 'swagger-ui-express';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
-import { authenticate, requirePlatformToken } from './auth';
+import type { Durability } from '../temporal/durability';
+import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
 import { errorHandler, notFoundHandler } from './errors';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
@@ -29,6 +30,12 @@ export interface AppDeps {
   bodyLimit?: string;
   /** Requests per minute per API key; 0 turns the limit off. */
   rateLimitPerMinute?: number;
+  /** Failed authentications per minute per client address before 429 (default 30); 0 turns it off. */
+  authFailuresPerMinute?: number;
+  /** How patiently the workflows the API starts retry infrastructure errors. */
+  durability?: Durability;
+  /** How long a create waits for Temporal before leaving the start to the reconciler (default 5 s). */
+  startTimeoutMs?: number;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -41,9 +48,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
 
   const registry = createOpenApiRegistry();
+  const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
   const routes = new ApiRoutes(registry, {
-    authenticate: authenticate(deps.pool),
-    platform: requirePlatformToken(deps.platformAdminToken),
+    authFailures: authFailures.check,
+    authenticate: authenticate(deps.pool, authFailures.failed),
+    platform: requirePlatformToken(deps.platformAdminToken, authFailures.failed),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
   });
   // The features' services; each router gets only its own.
@@ -51,7 +60,8 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool }));
   directoryRoutes(routes, createDirectoryService({ pool }));
-  notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger }));
+  const { durability, startTimeoutMs } = deps;
+  notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
 
   app.use(routes.router);
   const document = openApiDocument(registry);

@@ -1,9 +1,10 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Pool } from 'pg';
 import { findApiKey } from '../companies/store';
 import { roleAtLeast, type Role } from './roles';
-import { forbidden, unauthorized } from './errors';
+import { forbidden, HttpError, unauthorized, type ErrorBody } from './errors';
 
 /** Who is calling: one company, one role. Every query of a request is scoped by companyId. */
 export interface AuthContext {
@@ -23,18 +24,25 @@ function bearer(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** Resolves `Authorization: Bearer <api key>` to the key's company and role, or 401. */
-export function authenticate(pool: Pool): RequestHandler {
-  return async (req, _res, next) => {
+/** The shape of every key generateApiKey makes: anything else is refused without asking the database. */
+const API_KEY_SHAPE = /^ak_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/;
+
+type FailureHook = (req: Request, res: Response, next: NextFunction, error: unknown) => void;
+const passOn: FailureHook = (_req, _res, next, error) => next(error);
+
+/** Resolves `Authorization: Bearer <api key>` to the key's company and role, or 401 (reported to `failed`). */
+export function authenticate(pool: Pool, failed: FailureHook = passOn): RequestHandler {
+  return async (req, res, next) => {
     try {
       const key = bearer(req.headers.authorization);
-      if (!key) throw unauthorized();
+      if (!key || !API_KEY_SHAPE.test(key)) throw unauthorized();
       const row = await findApiKey(pool, key);
       if (!row) throw unauthorized();
       req.auth = { companyId: row.company_id, role: row.role, keyId: row.id };
       next();
     } catch (error) {
-      next(error);
+      if (error instanceof HttpError && error.status === 401) failed(req, res, next, error);
+      else next(error);
     }
   };
 }
@@ -51,11 +59,54 @@ export function assertRole(auth: AuthContext, required: Role): void {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** The platform token (PLATFORM_ADMIN_TOKEN) that creates companies; 401 when absent or wrong. */
-export function requirePlatformToken(expected: string | undefined): RequestHandler {
-  return (req, _res, next) => {
+export function requirePlatformToken(expected: string | undefined, failed: FailureHook = passOn): RequestHandler {
+  return (req, res, next) => {
     const given = bearer(req.headers.authorization);
     if (!expected || !given || !timingSafeEqual(digest(given), digest(expected)))
-      return next(unauthorized('missing or invalid platform token'));
+      return failed(req, res, next, unauthorized('missing or invalid platform token'));
     next();
+  };
+}
+
+/**
+ * Guessing credentials is throttled before the database is asked: after `perMinute` failed
+ * authentications (401) from one address within a minute, that address gets 429 until the window
+ * passes, without a key lookup. Only failures count (concurrent successful requests never do).
+ * `check` runs before authentication; `failed` records a failure (answering 429 if it is one too
+ * many, else passing the 401 on). 0 turns it off.
+ */
+export function failedAuthLimit(perMinute: number): {
+  check: RequestHandler;
+  failed: (req: Request, res: Response, next: NextFunction, error: unknown) => void;
+} {
+  if (perMinute <= 0) return { check: (_req, _res, next) => next(), failed: (_req, _res, next, error) => next(error) };
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+    handler: (_req, res, _next, options) => {
+      const body: ErrorBody = {
+        error: {
+          code: 'rate_limited',
+          message: `too many requests with invalid credentials from this address; try again in ${options.windowMs / 1000} s`,
+          details: { limit: perMinute, windowSeconds: options.windowMs / 1000 },
+        },
+      };
+      res.status(429).json(body);
+    },
+  });
+  return {
+    check: async (req, res, next) => {
+      try {
+        const hits = (await limiter.getKey(ipKeyGenerator(req.ip ?? 'unknown')))?.totalHits ?? 0;
+        if (hits >= perMinute) return limiter(req, res, next); // over the limit: counted and answered 429
+        next();
+      } catch (error) {
+        next(error);
+      }
+    },
+    failed: (req, res, next, error) => void limiter(req, res, () => next(error)),
   };
 }

@@ -32,12 +32,16 @@ const STATUS_BY_CODE: Record<string, number> = {
 /** Zod issues as `{ field, message }`, the field being a dotted path such as `body.priority`. */
 export function fieldIssues(error: ZodError, prefix?: string): FieldIssue[] {
   const fieldOf = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || prefix || '(root)';
-  return error.issues.flatMap((issue) =>
+  const issues = error.issues.flatMap((issue) =>
     // A strict object reports its unknown keys as one issue on the object itself: name each key.
     issue.code === 'unrecognized_keys'
       ? issue.keys.map((key) => ({ field: fieldOf([...issue.path, key]), message: 'unknown field' }))
       : [{ field: fieldOf(issue.path), message: issue.message }],
   );
+  // One entry per field: several broken rules of one field are one problem with several reasons.
+  const byField = new Map<string, string[]>();
+  for (const { field, message } of issues) byField.set(field, [...(byField.get(field) ?? []), message]);
+  return [...byField].map(([field, messages]) => ({ field, message: [...new Set(messages)].join('; ') }));
 }
 
 export function validationErrorFrom(error: ZodError, prefix?: string): ValidationError {
@@ -52,9 +56,29 @@ function fromPostgres(error: { code?: string; constraint?: string; detail?: stri
       return new HttpError(409, 'duplicate', 'a resource with these values already exists', { constraint: error.constraint });
     case '23503':
       return new HttpError(404, 'not_found', 'a referenced resource does not exist', { constraint: error.constraint });
-    case '22P02':
-    case '23514':
+    case '22P02': // invalid text representation
+    case '23514': // check violation
+    case '22001': // string too long for its column
+    case '22003': // numeric value out of range
+    case '22007': // invalid datetime format
+    case '22008': // datetime field overflow
+    case '22009': // time zone displacement out of range (an offset Postgres does not accept)
+    case '22P05': // untranslatable character (NUL in jsonb)
+    case '22021': // a character not in the encoding (NUL)
       return new HttpError(400, 'validation_error', 'a value is not valid', { constraint: error.constraint });
+    case '54000': // program limit exceeded (e.g. a value too large for an index row)
+      return new HttpError(400, 'validation_error', 'a value is too large');
+    case '40001': // serialization failure
+    case '40P01': // deadlock detected
+      return new HttpError(
+        409,
+        'concurrent_update',
+        'the request conflicted with a concurrent one and was rolled back; nothing was written, retry it',
+      );
+    case '57014': // query cancelled (statement timeout)
+      return new HttpError(503, 'unavailable', 'the database did not answer in time; nothing was written');
+    case '53300': // too many connections
+    case '53400': // configuration limit exceeded
     case '57P01':
     case '57P03':
     case '08000':

@@ -33,14 +33,18 @@ export const Pagination = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-export const IdempotencyKeyHeader = z.object({
-  'idempotency-key': z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .openapi({ description: 'Repeating a request with the same key returns the first outcome' }),
-});
+/** A client's key for safely repeating a create: 1-255 visible ASCII characters (no spaces, no control characters). */
+export const IdempotencyKey = z
+  .string()
+  .min(1, { message: 'must not be empty' })
+  .max(255, { message: 'must be at most 255 characters' })
+  .regex(/^[\x21-\x7e]+$/, { message: 'must be visible ASCII characters (e.g. a UUID), without spaces' })
+  .openapi({
+    description: 'Repeating a request with the same key returns the first outcome',
+    example: '8e03978e-40d5-43e8-bc93-6894a57f9326',
+  });
+
+export const IdempotencyKeyHeader = z.object({ 'idempotency-key': IdempotencyKey.optional() });
 
 /** E.164-ish: digits with optional leading `+`, spaces, parentheses and dashes. */
 export const Phone = z
@@ -51,12 +55,31 @@ export const Phone = z
 
 export const Email = z.email({ message: 'must be an email address' }).max(320);
 
-/** A timestamp with its offset (`Z` or `+01:00`); a local time without offset is refused. */
+/**
+ * No NUL character (\u0000): PostgreSQL cannot store it in text or jsonb. Every route refuses it in
+ * any field (src/api/route.ts); string schemas carry it as a pattern so generated clients and
+ * fuzzers know.
+ */
+export const NO_NUL = /^[^\u0000]*$/;
+const noNul = { message: 'must not contain the NUL character (\\u0000)' };
+
+/** Free text between `min` and `max` characters after trimming. */
+export const text = (min: number, max: number) => z.string().trim().min(min).max(max).regex(NO_NUL, noNul);
+
+/**
+ * A timestamp with its offset (`Z` or `+01:00`); a local time without offset is refused. Years
+ * 1000-9999 and offsets up to ±14:59 (real time zones span -12:00..+14:00; PostgreSQL refuses
+ * beyond ±15:59), and the instant itself within year 9999 in UTC.
+ */
+const OFFSET_DATE_TIME = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
+const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export const DateTimeWithOffset = z.iso
   .datetime({ offset: true, message: 'must be an ISO 8601 date-time with an offset, e.g. 2026-03-01T10:00:00+01:00' })
+  .regex(OFFSET_DATE_TIME, { message: 'must have a year 1000-9999 and an offset between -14:59 and +14:59' })
+  .refine((v) => Date.parse(v) <= LAST_INSTANT, { message: 'must be before the year 10000 in UTC' })
   .openapi({ example: '2026-03-01T10:00:00+01:00' });
 
 /** `?flag=true|false` in a query string. */
 export const BooleanQuery = z.stringbool({ truthy: ['true'], falsy: ['false'], error: 'must be true or false' });
 
-export const Name = z.string().trim().min(1).max(200);
+export const Name = text(1, 200);

@@ -3,6 +3,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { ZodType } from 'zod';
 import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
+import { ValidationError, type FieldIssue } from '../errors';
 import { validationErrorFrom } from './errors';
 import { ErrorResponse } from './fields';
 
@@ -11,10 +12,12 @@ type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** Who may call a route: nobody special, the platform token, or an API key with at least this role. */
 export type Access = 'public' | 'platform' | Role;
 
-export interface HandlerContext<P, Q, B> {
+export interface HandlerContext<P, Q, B, H = Record<string, string | undefined>> {
   params: P;
   query: Q;
   body: B;
+  /** The documented request headers, validated (names in lower case). */
+  headers: H;
   /** The caller (absent on public and platform routes). */
   auth: AuthContext;
   req: Request;
@@ -44,14 +47,38 @@ export interface RouteSpec<P, Q, B> {
 }
 
 export interface RouteGuards {
+  /** Runs first on every authenticated route (throttles invalid credentials before any lookup). */
+  authFailures?: RequestHandler;
   authenticate: RequestHandler;
   platform: RequestHandler;
   /** Runs after authenticate on API-key routes (per-key request limit). */
   rateLimit?: RequestHandler;
 }
 
+/**
+ * One rule for every route and every field, free-form JSON included: a string with the NUL
+ * character (\u0000) is refused, naming the field. PostgreSQL cannot store it in text or jsonb,
+ * and no name, note or message needs it.
+ */
+function nulFields(value: unknown, path: string, found: FieldIssue[] = []): FieldIssue[] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) found.push({ field: path, message: 'must not contain the NUL character (\\u0000)' });
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => nulFields(v, `${path}.${i}`, found));
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000'))
+        found.push({ field: `${path}.${k.replace(/\u0000/g, '\\u0000')}`, message: 'a key must not contain the NUL character' });
+      nulFields(v, `${path}.${k}`, found);
+    }
+  }
+  return found;
+}
+
 function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return undefined as T;
+  const nul = nulFields(value, where);
+  if (nul.length > 0) throw new ValidationError(`invalid request: ${nul.map((i) => i.field).join(', ')}`, nul);
   const result = schema.safeParse(value);
   if (!result.success) throw validationErrorFrom(result.error, where);
   return result.data;
@@ -64,7 +91,10 @@ const STANDARD_ERRORS: Record<number, string> = {
   401: 'Missing or invalid credentials',
   403: 'The key lacks the role this operation needs',
   404: 'Not found (also for another company’s ids)',
-  429: 'Too many requests with this API key; see Retry-After',
+  409: 'Conflict: a duplicate, an invalid state transition, or a concurrent change (retry it)',
+  413: 'The request body is larger than the limit',
+  415: 'The request body is not JSON in a supported encoding and charset',
+  429: 'Too many requests with this API key (or with invalid credentials from this address); see Retry-After',
   503: 'A dependency is down; nothing was written',
 };
 
@@ -81,8 +111,10 @@ export class ApiRoutes {
   ) {}
 
   add<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): this {
-    const keyGuards = [this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
-    const guard: RequestHandler[] = spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : keyGuards;
+    const first = this.guards.authFailures ? [this.guards.authFailures] : [];
+    const keyGuards = [...first, this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
+    const guard: RequestHandler[] =
+      spec.access === 'public' ? [] : spec.access === 'platform' ? [...first, this.guards.platform] : keyGuards;
     const handler: RequestHandler = async (req, res, next) => {
       try {
         const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
@@ -91,6 +123,7 @@ export class ApiRoutes {
           params: parse(spec.params, req.params, 'params'),
           query: parse(spec.query, req.query, 'query'),
           body: parse(spec.body, req.body ?? {}, 'body'),
+          headers: (spec.headers ? parse(spec.headers, req.headers, 'headers') : {}) as Record<string, string | undefined>,
           auth,
           req,
           res,
@@ -116,7 +149,9 @@ export class ApiRoutes {
         ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
         : { description: r.description };
     }
-    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...(spec.access === 'platform' ? [] : [403, 404, 429]), 503];
+    const bodyErrors = spec.body ? [413, 415] : [];
+    const keyErrors = spec.access === 'platform' ? [429] : [403, 404, 409, 429];
+    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...keyErrors, ...bodyErrors, 503];
     for (const status of errorStatuses) {
       responses[status] ??= { description: STANDARD_ERRORS[status], content: { 'application/json': { schema: ErrorResponse } } };
     }

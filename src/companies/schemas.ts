@@ -1,12 +1,12 @@
-import { TimeZone, Uuid } from '../api/fields';
+import { text, TimeZone, Uuid } from '../api/fields';
 import { ROLES } from '../api/roles';
 import { z } from '../api/zod';
 
 export const CreateCompany = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: text(1, 200),
     timeZone: TimeZone.default('UTC'),
-    adminKeyName: z.string().trim().min(1).max(100).default('first admin key'),
+    adminKeyName: text(1, 100).default('first admin key'),
   })
   .strict()
   .openapi('CreateCompany');
@@ -14,7 +14,7 @@ export const CreateCompany = z
 export const Company = z.object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() }).openapi('Company');
 
 export const CreateApiKey = z
-  .object({ name: z.string().trim().min(1).max(100), role: z.enum(ROLES) })
+  .object({ name: text(1, 100), role: z.enum(ROLES) })
   .strict()
   .openapi('CreateApiKey');
 

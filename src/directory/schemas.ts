@@ -1,4 +1,4 @@
-import { BooleanQuery, DateTimeWithOffset, Email, Name, Pagination, Phone, TimeZone, Uuid } from '../api/fields';
+import { BooleanQuery, DateTimeWithOffset, Email, Name, Pagination, Phone, text, TimeZone, Uuid } from '../api/fields';
 import { z } from '../api/zod';
 
 /** Request and response schemas of the directory routes (validation and OpenAPI from one place). */
@@ -6,9 +6,9 @@ import { z } from '../api/zod';
 // ---- branches ----
 
 const branchFields = {
-  name: z.string().trim().min(1).max(200),
+  name: Name,
   timeZone: TimeZone,
-  phone: z.string().trim().min(3).max(40).nullish(),
+  phone: text(3, 40).nullish(),
   email: z.email().nullish(),
 };
 
@@ -140,8 +140,8 @@ export const PushSubscription = z
     expirationTime: z.number().nullable().optional(),
     keys: z
       .object({
-        p256dh: z.string().min(1).max(200),
-        auth: z.string().min(1).max(100),
+        p256dh: text(1, 200),
+        auth: text(1, 100),
       })
       .strict(),
   })
@@ -175,7 +175,7 @@ export const UpdateCustomer = z.object(customerFields).partial().strict().openap
 
 export const CustomerQuery = Pagination.extend({
   branchId: Uuid.optional().openapi({ description: 'Home branch' }),
-  phone: z.string().trim().min(1).max(40).optional().openapi({ description: 'Exact phone number as stored (encode `+` as %2B)' }),
+  phone: text(1, 40).optional().openapi({ description: 'Exact phone number as stored (encode `+` as %2B)' }),
 }).strict();
 
 export const Customer = z
@@ -203,7 +203,7 @@ const WritableStatus = z.enum(WRITABLE_STATUSES, {
   error: `must be one of ${WRITABLE_STATUSES.join(', ')}; cancel through POST /v1/appointments/:id/cancel`,
 });
 
-const Notes = z.string().max(2000);
+const Notes = text(0, 2000);
 
 export const CreateAppointment = z
   .object({

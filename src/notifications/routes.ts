@@ -11,15 +11,16 @@ import {
   SendNotificationBatchInput,
   SendNotificationResult,
   BatchResult,
+  CancelResult,
 } from './schemas';
 import type { NotificationService } from './service';
 import { NOTIFIABLE_TYPES } from './rules';
 import type { ApiRoutes } from '../api/route';
-import { IdempotencyKeyHeader, IdParams, Uuid } from '../api/fields';
+import { ErrorResponse, IdempotencyKeyHeader, IdParams, text, Uuid } from '../api/fields';
 import { z } from '../api/zod';
 
 const ResolveQuery = z.object({ eventType: EventTypeSchema, notifiableType: z.enum(NOTIFIABLE_TYPES), notifiableId: Uuid }).strict();
-const CancelBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+const CancelBody = z.object({ reason: text(1, 500).optional() }).strict();
 
 /** Notification configuration, sending (one workflow per notification), reading, cancelling, analytics. */
 export function notificationRoutes(routes: ApiRoutes, service: NotificationService): void {
@@ -69,8 +70,8 @@ export function notificationRoutes(routes: ApiRoutes, service: NotificationServi
         200: { description: 'Replay of an earlier request with the same Idempotency-Key', schema: SendNotificationResult },
         409: { description: 'Idempotency-Key reused with a different body' },
       },
-      handler: async ({ auth, body, req }) => {
-        const result = await service.sendNotification(auth.companyId, body, req.get('idempotency-key') ?? undefined);
+      handler: async ({ auth, body, headers }) => {
+        const result = await service.sendNotification(auth.companyId, body, headers['idempotency-key']);
         return {
           status: result.created ? 202 : 200,
           body: result,
@@ -90,8 +91,8 @@ export function notificationRoutes(routes: ApiRoutes, service: NotificationServi
         202: { description: 'Every item accepted (or replayed)', schema: BatchResult },
         207: { description: 'Some items failed (e.g. Temporal unavailable); retry with the same Idempotency-Key', schema: BatchResult },
       },
-      handler: async ({ auth, body, req }) => {
-        const result = await service.sendNotificationBatch(auth.companyId, body, req.get('idempotency-key') ?? undefined);
+      handler: async ({ auth, body, headers }) => {
+        const result = await service.sendNotificationBatch(auth.companyId, body, headers['idempotency-key']);
         return { status: result.failed > 0 ? 207 : 202, body: result };
       },
     })
@@ -114,13 +115,18 @@ export function notificationRoutes(routes: ApiRoutes, service: NotificationServi
       params: IdParams,
       body: CancelBody,
       responses: {
-        200: { description: 'Cancelled', schema: NotificationView },
-        409: { description: 'Already finished (delivered, failed, suppressed or cancelled)' },
+        200: { description: 'Cancelled (it was waiting), or it finished otherwise meanwhile (`outcome` says how)', schema: CancelResult },
+        202: {
+          description:
+            'Cancel requested while an attempt is in flight: the attempt decides (delivered, or cancelled with no further attempt)',
+          schema: CancelResult,
+        },
+        409: { description: 'Already finished (delivered, failed, suppressed or cancelled)', schema: ErrorResponse },
       },
-      handler: async ({ auth, params, body }) => ({
-        status: 200,
-        body: await service.cancelNotification(auth.companyId, params.id, body.reason),
-      }),
+      handler: async ({ auth, params, body }) => {
+        const result = await service.cancelNotification(auth.companyId, params.id, body.reason);
+        return { status: result.outcome === 'cancel_requested' ? 202 : 200, body: result };
+      },
     })
     .add({
       method: 'get',

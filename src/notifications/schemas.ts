@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DateTimeWithOffset, text } from '../api/fields';
 import { CHANNELS, NOTIFICATION_EVENT_TYPES, NOTIFICATION_STATUSES } from './definitions';
 import { CONFIG_LEVELS, isTimeOfDay, NOTIFIABLE_TYPES, RETRY_STRATEGIES } from './rules';
 
@@ -46,8 +47,8 @@ export const NotificationConfigInput = z
     maxRetryDelayMinutes: z.number().int().min(0).max(10_080).nullish(),
     /** Provider names in failover order (those not serving a channel are skipped for it). */
     providers: z.array(ProviderName).min(1).max(10).nullish(),
-    templateSubject: z.string().min(1).max(500).nullish(),
-    templateBody: z.string().min(1).max(10_000).nullish(),
+    templateSubject: text(1, 500).nullish(),
+    templateBody: text(1, 10_000).nullish(),
     /** No sending from start to end, local time of the recipient (may span midnight). */
     quietHours: z.object({ start: TimeOfDay, end: TimeOfDay }).strict().nullish(),
     /** At most `count` sends per recipient and channel per `windowSeconds`. */
@@ -123,9 +124,12 @@ export const DeliveryAttemptView = z.object({
   isFallback: z.boolean(),
   status: z.enum(['sending', 'sent', 'failed']),
   error: z.string().nullable(),
-  errorKind: z.enum(['transient', 'permanent', 'template', 'unknown']).nullable(),
+  errorKind: z.enum(['transient', 'permanent', 'configuration', 'template', 'unknown']).nullable(),
   configId: Id.nullable(),
   providerMessageId: z.string().nullable(),
+  /** The key the provider saw: the attempt's own, or an earlier ambiguous attempt's on the same provider. */
+  providerKey: z.string(),
+  /** The provider may have taken this message although the row does not record one clean send (at-least-once). */
   mayHaveSent: z.boolean(),
   startedAt: z.string(),
   completedAt: z.string().nullable(),
@@ -201,7 +205,10 @@ export type EventTypeView = z.infer<typeof EventTypeView>;
 
 /** Query of the analytics route; both bounds ISO 8601, `to` exclusive; defaults: the last 7 days. */
 export const AnalyticsQuery = z
-  .object({ from: z.coerce.date().optional(), to: z.coerce.date().optional() })
+  .object({
+    from: DateTimeWithOffset.transform((v) => new Date(v)).optional(),
+    to: DateTimeWithOffset.transform((v) => new Date(v)).optional(),
+  })
   .strict()
   .refine((q) => !q.from || !q.to || q.from < q.to, { message: 'from must be before to', path: ['from'] });
 export type AnalyticsQuery = z.input<typeof AnalyticsQuery>;
@@ -227,3 +234,10 @@ export const AnalyticsView = z.object({
   totals: z.object({ sent: z.number().int(), failed: z.number().int(), fallback: z.number().int(), sending: z.number().int() }),
 });
 export type AnalyticsView = z.infer<typeof AnalyticsView>;
+
+export const CancelResult = z.object({
+  /** cancelled; cancel_requested (an attempt is in flight); or how it ended meanwhile. */
+  outcome: z.enum(['cancelled', 'cancel_requested', 'delivered', 'failed', 'suppressed']),
+  notification: NotificationView,
+});
+export type CancelResult = z.infer<typeof CancelResult>;

@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/dev/free-port';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const TOKEN = 'start-test-token';
+const TOKEN = 'start-test-platform-token-0123456789';
 
 /**
  * `npm start`'s all-in-one mode as a user runs it: its own PostgreSQL and Temporal dev server

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger';
 import type { Pool } from '../../src/db/pool';
 import { testPool } from './database';
 
-export const PLATFORM_TOKEN = 'test-platform-token';
+export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
 
 export interface TestApi {
   url: string;
