@@ -125,9 +125,15 @@ export class SmtpProvider implements ChannelProvider {
   }
 }
 
-/** SMTP 5xx: permanent; 4xx: transient; connection trouble: transient (ambiguous once the message may have been handed over). */
+/**
+ * SMTP 530/535 or a failed AUTH: our credentials (configuration); 5xx: permanent; 4xx: transient;
+ * connection trouble: transient (ambiguous once the message may have been handed over).
+ */
 export function classifySmtpError(error: SmtpError, provider: string): ProviderError {
   const text = `${provider}: ${error.response ?? error.message}`;
+  if (error.code === 'EAUTH' || error.responseCode === 530 || error.responseCode === 535) {
+    return new ProviderError(text, 'configuration', { status: error.responseCode ?? error.code });
+  }
   if (typeof error.responseCode === 'number') {
     return new ProviderError(text, error.responseCode >= 500 ? 'permanent' : 'transient', { status: error.responseCode });
   }

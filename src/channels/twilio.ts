@@ -24,11 +24,15 @@ export interface TwilioProviderOptions {
 /**
  * SMS and WhatsApp through an HTTP gateway shaped like Twilio's Messages API:
  * POST {base}/2010-04-01/Accounts/{sid}/Messages.json, form-encoded To/From/Body, basic auth.
- * WhatsApp addresses are `whatsapp:+…`. The I-Twilio-Idempotency-Token header makes a repeated
- * request with the same token a no-op at the provider, so a re-executed attempt does not send twice.
+ * WhatsApp addresses are `whatsapp:+…`.
+ *
+ * Not idempotent: Twilio documents `I-Twilio-Idempotency-Token` only as a header *it sends to your
+ * webhooks* (so you can spot its retries), not as a way to deduplicate `Messages.create`; the API
+ * has no documented idempotency key. A re-executed attempt may therefore send twice, and the attempt
+ * row says so (`may_have_sent`).
  */
 export class TwilioProvider implements ChannelProvider {
-  readonly idempotent = true;
+  readonly idempotent = false;
   readonly name: string;
   readonly channel: Extract<Channel, 'sms' | 'whatsapp'>;
   private readonly url: string;
@@ -52,7 +56,6 @@ export class TwilioProvider implements ChannelProvider {
           authorization: this.authorization,
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
-          'i-twilio-idempotency-token': message.idempotencyKey,
         },
         body: new URLSearchParams({ To: to, From: this.options.from, Body: message.body }).toString(),
         signal: withTimeout(signal, this.options.timeoutMs),

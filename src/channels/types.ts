@@ -25,11 +25,17 @@ export interface SendResult {
   providerMessageId: string | null;
 }
 
-export type ProviderErrorKind = 'permanent' | 'transient';
+/**
+ * permanent: this recipient or message will never work here (bad address, rejected content);
+ * transient: try again later (5xx, 429, timeout, refused connection, SMTP 4xx);
+ * configuration: the provider refused *our* credentials (HTTP 401/403, SMTP 535): every message
+ * fails until an operator fixes it, so it is retried like a transient error and reported loudly.
+ */
+export type ProviderErrorKind = 'permanent' | 'transient' | 'configuration';
 
 /**
- * A provider's refusal or failure, classified. Permanent (bad address, 4xx, SMTP 5xx) ends the
- * channel's attempts; transient (5xx, 429, timeout, refused connection, SMTP 4xx) is retried.
+ * A provider's refusal or failure, classified (see ProviderErrorKind). Permanent ends the channel's
+ * attempts; transient and configuration errors are retried.
  * `ambiguous`: the request may have reached the provider (e.g. it timed out after being sent).
  */
 export class ProviderError extends Error {
@@ -54,7 +60,11 @@ export class ProviderError extends Error {
 export interface ChannelProvider {
   readonly name: string;
   readonly channel: Channel;
-  /** True when the provider deduplicates a repeated send with the same idempotency key. */
+  /**
+   * True only when the provider *documents* that a repeated send with the same idempotency key is
+   * delivered once. Then a re-executed attempt sends again safely; otherwise the attempt row says
+   * the message may have gone out twice (at-least-once).
+   */
   readonly idempotent: boolean;
   /**
    * Sends one message. Throws ProviderError when the provider refuses or fails; rethrows the
@@ -67,6 +77,7 @@ export interface ChannelProvider {
 
 /** Classifies an HTTP status the way SMS/WhatsApp/push gateways mean it. */
 export function classifyHttpStatus(status: number): ProviderErrorKind {
+  if (status === 401 || status === 403) return 'configuration';
   return status === 429 || status === 408 || status >= 500 ? 'transient' : 'permanent';
 }
 

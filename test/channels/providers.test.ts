@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import webpush from 'web-push';
 import { channelConfigSchema, loadChannelConfig } from '../../src/channels/config';
 import { ChannelRegistry, createChannelRegistry } from '../../src/channels/registry';
@@ -72,6 +73,26 @@ describe('email over SMTP (nodemailer against a real SMTP server)', () => {
     expect(smtp.received).toBe(before);
   });
 
+  it('wrong credentials (535 to AUTH) are a configuration error, not a bad recipient', async () => {
+    const guarded = new SMTPServer({
+      authMethods: ['PLAIN', 'LOGIN'],
+      allowInsecureAuth: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onAuth: (_auth, _session, callback) => callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 })),
+    });
+    await new Promise<void>((r) => guarded.listen(0, '127.0.0.1', r));
+    try {
+      const port = (guarded.server.address() as AddressInfo).port;
+      const wrong = new SmtpProvider({ name: 'smtp', url: `smtp://ops:wrong@127.0.0.1:${port}`, from: 'a@b.test', timeoutMs: 2_000 });
+      const error = await refusal(wrong.send(email(), never));
+      expect(error).toMatchObject({ kind: 'configuration', ambiguous: false });
+      expect(error.message).toContain('535');
+    } finally {
+      await new Promise<void>((r) => guarded.close(() => r()));
+    }
+  });
+
   it('an abort (worker shutdown) closes the connection: the server never accepts the message', async () => {
     const accepted = smtp.messages.length;
     const held = smtp.hold();
@@ -106,13 +127,13 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
   });
   afterAll(() => twilio.close());
 
-  it('posts form-encoded To/From/Body with basic auth and the idempotency token', async () => {
+  it('posts form-encoded To/From/Body with basic auth (and no idempotency header Twilio does not document)', async () => {
     const result = await sms.send(text({ idempotencyKey: 'n:1:a' }), never);
     const req = twilio.requests.at(-1)!;
     expect(req.path).toBe('/2010-04-01/Accounts/ACabc/Messages.json');
     expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('ACabc:s3cret').toString('base64')}`);
-    expect(req.headers['i-twilio-idempotency-token']).toBe('n:1:a');
+    expect(req.headers['i-twilio-idempotency-token']).toBeUndefined();
     expect(Object.fromEntries(new URLSearchParams(req.body.toString()))).toEqual({
       To: '+34600000001',
       From: '+15005550006',
@@ -121,12 +142,13 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
     expect(result.providerMessageId).toMatch(/^SM/);
   });
 
-  it('the same idempotency token twice sends one message (a re-executed attempt)', async () => {
+  it('is not idempotent: the same attempt sent twice is two messages, as on the real Messages API', async () => {
+    expect(sms.idempotent).toBe(false);
     const before = twilio.messages.length;
     const a = await sms.send(text({ idempotencyKey: 'n:2:dup' }), never);
     const b = await sms.send(text({ idempotencyKey: 'n:2:dup' }), never);
-    expect(b.providerMessageId).toBe(a.providerMessageId);
-    expect(twilio.messages.length).toBe(before + 1);
+    expect(b.providerMessageId).not.toBe(a.providerMessageId);
+    expect(twilio.messages.length).toBe(before + 2);
   });
 
   it('uses whatsapp: addresses for WhatsApp', async () => {
@@ -134,9 +156,9 @@ describe('SMS and WhatsApp over a Twilio-shaped HTTP API', () => {
     expect(twilio.messages.at(-1)).toMatchObject({ to: 'whatsapp:+34600000001', from: 'whatsapp:+14155238886' });
   });
 
-  it('classifies 4xx as permanent, 429 and 5xx as transient', async () => {
-    twilio.failNext(400, 401, 429, 500, 503);
-    for (const expected of ['permanent', 'permanent', 'transient', 'transient', 'transient']) {
+  it('classifies 4xx as permanent, 401/403 as configuration, 429 and 5xx as transient', async () => {
+    twilio.failNext(400, 401, 403, 404, 429, 500, 503);
+    for (const expected of ['permanent', 'configuration', 'configuration', 'permanent', 'transient', 'transient', 'transient']) {
       expect((await refusal(sms.send(text(), never))).kind).toBe(expected);
     }
     expect((await refusal(sms.send(text({ to: '600 000' }), never))).kind).toBe('permanent');

@@ -35,6 +35,8 @@ export interface SmtpTestServer {
   refuseAll(refusal: SmtpRefusal | null): void;
   /** Hold the reply to RCPT TO until release(): a send stays in flight before any message data. */
   hold(): { release(): void; arrived: Promise<void> };
+  /** Resolves when the server has accepted `count` messages in all (end of DATA answered 250). */
+  accepted(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,13 @@ export async function startSmtpServer(): Promise<SmtpTestServer> {
   let always: SmtpRefusal | null = null;
   let gate: { promise: Promise<void>; release: () => void; arrived: () => void } | null = null;
   const state: Pick<SmtpTestServer, 'messages' | 'received'> = { messages: [], received: 0 };
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const notify = () => {
+    for (const w of waiters.filter((w) => state.messages.length >= w.count)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -78,6 +87,7 @@ export async function startSmtpServer(): Promise<SmtpTestServer> {
           raw,
         });
         callback();
+        setImmediate(notify); // after the 250 reply is on its way
       });
     },
   });
@@ -110,6 +120,11 @@ export async function startSmtpServer(): Promise<SmtpTestServer> {
         arrived: arrivedPromise,
       };
     },
+    accepted: (count) =>
+      new Promise<void>((resolve) => {
+        waiters.push({ count, resolve });
+        notify();
+      }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   } as SmtpTestServer;
 }
@@ -128,6 +143,10 @@ interface ScriptedHttp {
   failNext(...statuses: number[]): void;
   /** Fail every request with this status until cleared (null). */
   failAll(status: number | null): void;
+  /** Hold the next requests (their bodies read, no answer) until release(). */
+  hold(): { release(): void; arrived: Promise<void> };
+  /** Resolves once `count` responses have been written in all (the answer is on its way to the client). */
+  answered(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -135,10 +154,27 @@ async function startScriptedHttp(handle: (req: HttpRequestRecord, res: http.Serv
   const queue: number[] = [];
   let always: number | null = null;
   const requests: HttpRequestRecord[] = [];
+  let gate: { promise: Promise<void>; arrived: () => void } | null = null;
+  let answeredCount = 0;
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const notify = () => {
+    for (const w of waiters.filter((w) => answeredCount >= w.count)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    res.on('finish', () => {
+      answeredCount += 1;
+      notify();
+    });
+    req.on('end', async () => {
+      if (gate) {
+        gate.arrived();
+        await gate.promise;
+      }
       const record: HttpRequestRecord = {
         method: req.method ?? '',
         path: req.url ?? '',
@@ -165,6 +201,25 @@ async function startScriptedHttp(handle: (req: HttpRequestRecord, res: http.Serv
     failAll: (status) => {
       always = status;
     },
+    hold() {
+      let release!: () => void;
+      let arrived!: () => void;
+      const promise = new Promise<void>((r) => (release = r));
+      const arrivedPromise = new Promise<void>((r) => (arrived = r));
+      gate = { promise, arrived };
+      return {
+        release: () => {
+          gate = null;
+          release();
+        },
+        arrived: arrivedPromise,
+      };
+    },
+    answered: (count) =>
+      new Promise<void>((resolve) => {
+        waiters.push({ count, resolve });
+        notify();
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -178,20 +233,18 @@ export interface TwilioMessage {
   to: string;
   from: string;
   body: string;
-  token: string | undefined;
 }
 
 export interface TwilioTestServer extends ScriptedHttp {
   accountSid: string;
   authToken: string;
-  /** Messages accepted (an idempotency token seen before is answered with the first message, not stored twice). */
+  /** Messages accepted (every accepted request is a message, as on the real API: it has no idempotency key). */
   messages: TwilioMessage[];
 }
 
-/** An HTTP server speaking Twilio's Messages API: basic auth, form body, I-Twilio-Idempotency-Token. */
+/** An HTTP server speaking Twilio's Messages API: basic auth, form body, 201 with the message sid. */
 export async function startTwilioServer(accountSid = 'ACtest', authToken = 'secret'): Promise<TwilioTestServer> {
   const messages: TwilioMessage[] = [];
-  const byToken = new Map<string, TwilioMessage>();
   const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
   const base = await startScriptedHttp((req, res) => {
     const json = (status: number, body: unknown) => {
@@ -202,9 +255,6 @@ export async function startTwilioServer(accountSid = 'ACtest', authToken = 'secr
       return json(404, { code: 20404, message: 'not found' });
     if (req.headers.authorization !== expectedAuth) return json(401, { code: 20003, message: 'authenticate' });
     const form = new URLSearchParams(req.body.toString('utf8'));
-    const token = req.headers['i-twilio-idempotency-token'] as string | undefined;
-    const seen = token ? byToken.get(token) : undefined;
-    if (seen) return json(201, { sid: seen.sid, status: 'queued' });
     const to = form.get('To') ?? '';
     if (!/^(whatsapp:)?\+\d{7,15}$/.test(to))
       return json(400, { code: 21211, message: `The 'To' number ${to} is not a valid phone number.` });
@@ -213,10 +263,8 @@ export async function startTwilioServer(accountSid = 'ACtest', authToken = 'secr
       to,
       from: form.get('From') ?? '',
       body: form.get('Body') ?? '',
-      token,
     };
     messages.push(message);
-    if (token) byToken.set(token, message);
     json(201, { sid: message.sid, status: 'queued' });
   });
   return Object.assign(base, { accountSid, authToken, messages });
