@@ -16,6 +16,7 @@ const PURE = [
   '^src/[^/]+/rules/',
   '^src/directory/hierarchy\\.ts$',
   '^src/temporal/search-attribute-keys\\.ts$',
+  '^src/temporal/durability\\.ts$',
   '^src/channels/types\\.ts$',
 ];
 const PURE_PACKAGES = ['^node_modules/@temporalio/(workflow|common)/', '^node_modules/luxon/'];

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
+import type { Durability } from '../src/temporal/durability';
 import { createNotificationService } from '../src/notifications/service';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notifications';
@@ -16,15 +17,17 @@ export interface ActivityDeps {
   client: Client;
   /** The product's task queue, where workflows started by activities run. */
   taskQueue: string;
+  /** How patiently workflows started by activities retry infrastructure errors. */
+  durability?: Durability;
 }
 
 /** Every activity of the product, bound to its dependencies. Workflows import only the type. */
 export function createActivities(deps: ActivityDeps) {
   const { pool, logger, client, taskQueue, channels } = deps;
-  const notifications = createNotificationService({ pool, client, taskQueue, logger });
+  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability });
   return {
     ...createNotificationActivities({ pool, logger, channels, notifications }),
-    ...createMaintenanceActivities({ pool, logger }),
+    ...createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes: [notifications.outbox] }),
   };
 }
 

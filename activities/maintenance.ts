@@ -1,35 +1,37 @@
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { purgeIdempotencyKeys } from '../src/db/idempotency';
+import { reconcileOutbox, type OutboxSource, type ReconcileOptions } from '../src/db/outbox';
 
 export interface MaintenanceDeps {
   pool: Pool;
   logger: Logger;
+  client: Client;
+  taskQueue: string;
+  /** Every feature's rows that a workflow owns (notifications, callbacks, ...). */
+  outboxes: OutboxSource[];
 }
 
-/** Rows deleted per statement: short transactions, no long lock on a busy table. */
-const PURGE_BATCH = 5_000;
-
-export function createMaintenanceActivities({ pool, logger }: MaintenanceDeps) {
+/** The product's housekeeping, run by Temporal Schedules (src/temporal/schedules.ts). */
+export function createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes }: MaintenanceDeps) {
   return {
-    /**
-     * Deletes Idempotency-Key records older than `olderThanHours` (a retried request older than
-     * that is a new request). Batched; idempotent; returns how many rows went.
-     */
+    /** Forgets Idempotency-Key records older than `olderThanHours` (a retried request older than that is a new request). */
     async purgeIdempotencyKeys(input: { olderThanHours: number }): Promise<{ deleted: number }> {
-      let deleted = 0;
-      for (;;) {
-        const { rowCount } = await pool.query(
-          `DELETE FROM idempotency_keys
-            WHERE ctid IN (SELECT ctid FROM idempotency_keys
-                            WHERE created_at < now() - make_interval(hours => $1)
-                            LIMIT $2)`,
-          [input.olderThanHours, PURGE_BATCH],
-        );
-        deleted += rowCount ?? 0;
-        if ((rowCount ?? 0) < PURGE_BATCH) break;
-      }
+      const deleted = await purgeIdempotencyKeys(pool, input.olderThanHours);
       if (deleted > 0) logger.info({ deleted, olderThanHours: input.olderThanHours }, 'purged expired idempotency keys');
       return { deleted };
+    },
+
+    /**
+     * Starts the workflow of every committed row whose workflow never ran (Temporal was down or slow
+     * when it was created), and writes a final status for rows whose workflow was terminated or
+     * otherwise ended without writing one. Idempotent.
+     */
+    async reconcileOutbox(input: ReconcileOptions): Promise<{ started: string[]; closed: string[] }> {
+      const result = await reconcileOutbox(pool, outboxes, { ...input, client, taskQueue, deadlineMs: 10_000, logger });
+      if (result.started.length || result.closed.length) logger.warn(result, 'reconciled rows with their workflows');
+      return result;
     },
   };
 }

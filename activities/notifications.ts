@@ -17,10 +17,11 @@ import {
   type NotificationRequest,
   type PreparedNotification,
   type RenderInput,
+  type RenderOutcome,
 } from '../src/notifications/definitions';
 import type { NotificationService } from '../src/notifications/service';
 import * as store from '../src/notifications/store';
-import { renderNotification, TemplateError, type RenderedMessage } from '../src/notifications/templates/render';
+import { renderNotification, TemplateError } from '../src/notifications/templates/render';
 
 /**
  * The notification workflow's I/O: thin adapters over the feature's store, context and channels.
@@ -42,6 +43,17 @@ export interface NotificationActivityDeps {
 
 const NONE = '(none)';
 
+/**
+ * Provider refusals of our credentials, on the worker's Prometheus endpoint (with the SDK's own
+ * metrics, WORKER_METRICS_BIND_ADDRESS) as `notification_provider_configuration_errors`.
+ */
+const configurationErrors = (ctx: Context) =>
+  ctx.metricMeter.createCounter(
+    'notification_provider_configuration_errors',
+    '1',
+    'Provider answers refusing our credentials (HTTP 401/403, SMTP 535): every send fails until fixed',
+  );
+
 export function createNotificationActivities(deps: NotificationActivityDeps) {
   const { pool, channels } = deps;
   const log = deps.logger.child({ component: 'notification-activities' });
@@ -51,6 +63,94 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     provider: string,
     recipient: string,
   ): store.AttemptIdentity => ({ ...input, provider, recipient, key: attemptKey(input.notificationId, input.attempt, provider) });
+
+  /**
+   * One attempt on one provider: reserve the attempt row (race-free rate limit check and insert),
+   * send, record the outcome. A provider's refusal is a result, not an exception: the workflow
+   * decides about retries. Exceptions (database down, cancellation) make Temporal retry the
+   * activity, which then finds its row.
+   */
+  async function attempt(input: AttemptInput, ctx: Context): Promise<AttemptOutcome> {
+    const provider = channels.get(input.provider);
+    if (!input.address || !provider || provider.channel !== input.channel) {
+      const error = !input.address ? `the recipient has no ${input.channel} address` : `no provider ${input.provider} for ${input.channel}`;
+      await store.insertFailedAttempt(pool, identity(input, input.provider, input.address?.to ?? NONE), 'permanent', error);
+      return { status: 'failed', errorKind: 'permanent', error };
+    }
+    const address = input.address;
+    const row = identity(input, input.provider, address.to);
+    const providerKey = input.providerKey ?? row.key;
+
+    const reserved = await withTransaction(pool, (tx) => store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit));
+    if (reserved.kind === 'limited') {
+      const limit = input.rateLimit!;
+      return {
+        status: 'rate_limited',
+        error: `rate limit reached: ${reserved.sent} of ${limit.count} ${input.channel} messages in ${limit.windowSeconds}s to this recipient`,
+      };
+    }
+    const existing = reserved.row;
+    if (existing.status === 'sent')
+      return { status: 'sent', providerMessageId: existing.provider_message_id, latencyMs: existing.latency_ms };
+    if (existing.status === 'failed') {
+      return { status: 'failed', errorKind: (existing.error_kind as 'transient') ?? 'unknown', error: existing.error ?? 'failed' };
+    }
+    if (reserved.kind === 'existing' && !provider.idempotent) {
+      // A previous execution reserved this attempt and never recorded an outcome: it may have
+      // sent. This provider cannot deduplicate, so the row says so before we send again.
+      await store.markMayHaveSent(pool, existing.id);
+      log.warn({ key: row.key, provider: provider.name }, 're-executing an attempt that may already have been sent');
+    }
+
+    const started = performance.now();
+    let outcome: AttemptOutcome;
+    try {
+      const result = await provider.send(
+        {
+          channel: input.channel,
+          to: address.to,
+          push: address.push,
+          subject: input.message.subject,
+          body: input.message.body,
+          idempotencyKey: providerKey,
+        },
+        ctx.cancellationSignal,
+      );
+      outcome = { status: 'sent', providerMessageId: result.providerMessageId, latencyMs: null };
+    } catch (error) {
+      // Cancellation, worker shutdown or a bug: let Temporal retry the activity (the row stays 'sending').
+      if (!(error instanceof ProviderError)) throw error;
+      outcome = { status: 'failed', errorKind: error.kind, error: error.message, ambiguous: error.ambiguous };
+      if (error.kind === 'configuration') {
+        // Our credentials: every message fails until an operator fixes them. Loud, and counted.
+        log.error(
+          { key: row.key, provider: provider.name, status: error.options.status },
+          `provider refused our credentials: ${error.message}`,
+        );
+        configurationErrors(ctx).add(1, { provider: provider.name, channel: input.channel });
+      }
+      if (error.addressGone && input.channel === 'push') {
+        // The push service says the subscription expired (404/410): forget it, as RFC 8030 asks,
+        // so later notifications go straight to their fallback instead of failing here again.
+        const cleared = await store.clearPushSubscription(pool, input.companyId, address.push?.endpoint ?? address.to);
+        log.info({ key: row.key, cleared }, 'cleared an expired push subscription');
+      }
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    if (outcome.status === 'sent') outcome.latencyMs = latencyMs;
+    const recorded = outcome as Exclude<AttemptOutcome, { status: 'rate_limited' }>;
+    await withTransaction(pool, (tx) =>
+      store.recordAttemptOutcome(
+        tx,
+        existing.id,
+        input.notificationId,
+        recorded,
+        latencyMs,
+        recorded.status === 'failed' && !!recorded.ambiguous,
+      ),
+    );
+    return outcome;
+  }
 
   return {
     /**
@@ -83,15 +183,22 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       });
     },
 
-    /** Renders the message for a channel. A template error is recorded as a failed attempt and is not retried. */
-    async renderNotificationMessage(input: RenderInput): Promise<RenderedMessage> {
+    /** Renders the message for a channel: pure work, no I/O. A template error is a value (the workflow records it). */
+    async renderNotificationMessage(input: RenderInput): Promise<RenderOutcome> {
       try {
-        return renderNotification(input.eventType, input.channel, input.vars, input.override);
+        return { kind: 'rendered', message: renderNotification(input.eventType, input.channel, input.vars, input.override) };
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;
-        await store.insertFailedAttempt(pool, identity(input, 'template', input.recipient), 'template', error.message);
-        throw ApplicationFailure.nonRetryable(error.message, 'TemplateError');
+        return { kind: 'template_error', error: error.message };
       }
+    },
+
+    /** A template error: its attempt row and the notification's final status, in one transaction (idempotent). */
+    async recordTemplateFailure(input: Omit<RenderInput, 'vars' | 'override'> & { error: string; reason: string }): Promise<void> {
+      await withTransaction(pool, async (tx) => {
+        await store.insertFailedAttempt(tx, identity(input, 'template', input.recipient), 'template', input.error);
+        await store.finishNotification(tx, input.notificationId, 'failed', input.reason);
+      });
     },
 
     /**
@@ -101,77 +208,15 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
      * activity, which then finds its row.
      */
     async attemptDelivery(input: AttemptInput): Promise<AttemptOutcome> {
-      const provider = channels.get(input.provider);
-      if (!input.address || !provider || provider.channel !== input.channel) {
-        const error = !input.address
-          ? `the recipient has no ${input.channel} address`
-          : `no provider ${input.provider} for ${input.channel}`;
-        await store.insertFailedAttempt(pool, identity(input, input.provider, input.address?.to ?? NONE), 'permanent', error);
-        return { status: 'failed', errorKind: 'permanent', error };
-      }
-      const address = input.address;
-      const attempt = identity(input, input.provider, address.to);
-
-      const reserved = await withTransaction(pool, (tx) => store.reserveAttempt(tx, attempt, input.rateLimit));
-      if (reserved.kind === 'limited') {
-        const limit = input.rateLimit!;
-        return {
-          status: 'rate_limited',
-          error: `rate limit reached: ${reserved.sent} of ${limit.count} ${input.channel} messages in ${limit.windowSeconds}s to this recipient`,
-        };
-      }
-      const row = reserved.row;
-      if (row.status === 'sent') return { status: 'sent', providerMessageId: row.provider_message_id, latencyMs: row.latency_ms };
-      if (row.status === 'failed')
-        return { status: 'failed', errorKind: (row.error_kind as 'transient') ?? 'unknown', error: row.error ?? 'failed' };
-      if (reserved.kind === 'existing' && !provider.idempotent) {
-        // A previous execution reserved this attempt and never recorded an outcome: it may have
-        // sent. This provider cannot deduplicate, so the row says so before we send again.
-        await store.markMayHaveSent(pool, row.id);
-        log.warn({ key: attempt.key, provider: provider.name }, 're-executing an attempt that may already have been sent');
-      }
-
       const ctx = Context.current();
-      const started = performance.now();
-      let outcome: AttemptOutcome;
-      let ambiguous = false;
-      // Heartbeats while the provider call runs: a worker that dies mid-send is noticed within the
-      // heartbeat timeout (not the minute-long start-to-close), and cancellation reaches the send.
+      // Heartbeats for the whole attempt (pool waits, both transactions and the provider call): a
+      // worker that dies is noticed within the heartbeat timeout, never while this one still runs.
       const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS);
       try {
-        const result = await provider.send(
-          {
-            channel: input.channel,
-            to: address.to,
-            push: address.push,
-            subject: input.message.subject,
-            body: input.message.body,
-            idempotencyKey: attempt.key,
-          },
-          ctx.cancellationSignal,
-        );
-        outcome = { status: 'sent', providerMessageId: result.providerMessageId, latencyMs: null };
-      } catch (error) {
-        // Cancellation, worker shutdown or a bug: let Temporal retry the activity (the row stays 'sending').
-        if (!(error instanceof ProviderError)) throw error;
-        ambiguous = error.ambiguous;
-        outcome = { status: 'failed', errorKind: error.kind, error: error.message };
-        if (error.addressGone && input.channel === 'push') {
-          // The push service says the subscription expired (404/410): forget it, as RFC 8030 asks,
-          // so later notifications go straight to their fallback instead of failing here again.
-          const cleared = await store.clearPushSubscription(pool, input.companyId, address.push?.endpoint ?? address.to);
-          log.info({ key: attempt.key, cleared }, 'cleared an expired push subscription');
-        }
+        return await attempt(input, ctx);
       } finally {
         clearInterval(heartbeat);
       }
-      const latencyMs = Math.round(performance.now() - started);
-      if (outcome.status === 'sent') outcome.latencyMs = latencyMs;
-      const recorded = outcome;
-      await withTransaction(pool, (tx) =>
-        store.recordAttemptOutcome(tx, row.id, input.notificationId, recorded as never, latencyMs, ambiguous),
-      );
-      return outcome;
     },
 
     /**

@@ -3,4 +3,4 @@
  * contracts (definitions.ts) and pure rules (rules.ts) of the features under src/. Never I/O or the clock.
  */
 export { notificationWorkflow } from './notification';
-export { purgeIdempotencyKeysWorkflow } from './maintenance';
+export { purgeIdempotencyKeysWorkflow, reconcileOutboxWorkflow } from './maintenance';

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { MaintenanceActivities } from '../activities/maintenance';
+import type { ReconcileOptions } from '../src/db/outbox';
 
 const maintenance = proxyActivities<MaintenanceActivities>({
   startToCloseTimeout: '10m',
@@ -9,4 +10,12 @@ const maintenance = proxyActivities<MaintenanceActivities>({
 /** Forgets Idempotency-Key records past their retention; run hourly by a Temporal Schedule (src/temporal/schedules.ts). */
 export async function purgeIdempotencyKeysWorkflow(input: { olderThanHours: number }): Promise<{ deleted: number }> {
   return maintenance.purgeIdempotencyKeys(input);
+}
+
+/**
+ * The outbox reconciler, run every minute by a Temporal Schedule: starts the workflow of rows
+ * committed while Temporal was down or slow, and finishes rows whose workflow was terminated.
+ */
+export async function reconcileOutboxWorkflow(input: ReconcileOptions): Promise<{ started: string[]; closed: string[] }> {
+  return maintenance.reconcileOutbox(input);
 }

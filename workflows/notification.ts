@@ -2,9 +2,11 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  TemporalFailure,
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -12,57 +14,45 @@ import {
 } from '@temporalio/workflow';
 import type { NotificationActivities } from '../activities/notifications';
 import {
+  attemptKey,
   cancelNotificationUpdate,
-  type AttemptOutcome,
-  type Channel,
-  type PreparedNotification,
+  CompanyId,
   isFinalStatus,
-  type CancelNotificationRequest,
+  NotificationChannel,
+  NotificationEventTypeKey,
   notificationStateQuery,
+  NotificationStatusKey,
+  type AttemptOutcome,
+  type CancelNotificationRequest,
+  type Channel,
   type NotificationFinalStatus,
   type NotificationLiveState,
   type NotificationResult,
   type NotificationStatus,
   type NotificationWorkflowInput,
+  type PreparedNotification,
+  type RenderedMessage,
+  type RenderOutcome,
 } from '../src/notifications/definitions';
 import { quietHoursWaitMs, retryDelayMs } from '../src/notifications/rules';
-import {
-  CompanyId,
-  NotificationChannel,
-  NotificationEventType,
-  NotificationStatus as NotificationStatusKey,
-} from '../src/temporal/search-attribute-keys';
+import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions } from '../src/temporal/durability';
 
-// Database bookkeeping and rendering are short, idempotent and local to the worker: local
-// activities, so they run inside the workflow task instead of a round trip through the server
-// each (a notification costs two workflow tasks and one activity task on the happy path).
-// Retried patiently through a database outage (up to a day).
-const bookkeeping = proxyLocalActivities<NotificationActivities>({
-  startToCloseTimeout: '30s',
-  scheduleToCloseTimeout: '24h',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+/**
+ * Behaviour changes guarded for runs that started on older code (see test/workflows/replay.test.ts):
+ * - an activity that gives up is an infrastructure failure, not an attempt: the notification ends
+ *   failed with the reason, without using a retry or the fallback;
+ * - a cancel answers at once while an attempt is in flight (`cancelRequested`), and a requested
+ *   cancel is honoured between two providers of a channel;
+ * - any end other than a bug writes a final status (an activity failure included).
+ */
+const INFRA_ERRORS_ARE_NOT_ATTEMPTS = 'infra-errors-are-not-attempts';
+const CANCEL_ANSWERS_WHILE_SENDING = 'cancel-answers-while-sending';
+const EVERY_END_WRITES_ITS_ROW = 'every-end-writes-its-row';
 
-// Rendering is pure work: a template error is a business error and never retried.
+/** Rendering is pure work in the worker; a template error comes back as a value and is never retried. */
 const rendering = proxyLocalActivities<NotificationActivities>({
   startToCloseTimeout: '15s',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '10s',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: ['TemplateError'],
-  },
-});
-
-// One send. Provider refusals come back as values (the workflow's retry loop, with the configured
-// strategy, handles them); only infrastructure trouble (database, crash, cancellation) throws, and
-// a retried execution finds its attempt row instead of sending again.
-const delivery = proxyActivities<NotificationActivities>({
-  startToCloseTimeout: '1m',
-  // The send heartbeats every second: a killed worker's attempt is retried elsewhere within seconds.
-  heartbeatTimeout: '5s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
 
 type Ready = Extract<PreparedNotification, { kind: 'ready' }>;
@@ -73,9 +63,17 @@ type Ready = Extract<PreparedNotification, { kind: 'ready' }>;
  * on a transient failure wait the strategy's delay on a durable timer and try again, up to
  * retry_count retries; a permanent failure ends the channel at once. Then one attempt on the
  * fallback channel, marked as a fallback, which never falls back again. Ends delivered, failed,
- * suppressed (disabled, rate-limited) or cancelled, with the reason.
+ * suppressed (disabled, rate-limited) or cancelled, with the reason, always written to its row.
+ *
+ * Only a provider's answer counts as an attempt. Infrastructure trouble (the database down, a
+ * worker gone) is retried by Temporal for hours (`durability`) and costs no attempt; local
+ * bookkeeping waits out long backoffs on timers so an outage keeps the history small.
  */
 export async function notificationWorkflow(input: NotificationWorkflowInput): Promise<NotificationResult> {
+  const durability = input.durability ?? DEFAULT_DURABILITY;
+  const bookkeeping = proxyLocalActivities<NotificationActivities>(bookkeepingOptions(durability));
+  const delivery = proxyActivities<NotificationActivities>(externalCallOptions(durability));
+
   const state: NotificationLiveState = {
     notificationId: input.notificationId,
     status: 'pending',
@@ -95,7 +93,8 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     async (request) => {
       cancelReason = request?.reason?.trim() || 'cancelled on request';
       state.cancelRequested = true;
-      // Answer with the real outcome: cancelled, or delivered if an attempt in flight got through.
+      // An attempt in flight decides the outcome; the caller need not wait for it.
+      if (state.status === 'sending' && patched(CANCEL_ANSWERS_WHILE_SENDING)) return { status: 'cancelRequested', reason: cancelReason };
       await condition(() => result !== undefined);
       return { status: result!.status, reason: result!.reason };
     },
@@ -152,7 +151,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     // Also set at start by the service; repeated here so every run carries them, however started.
     upsertSearchAttributes([
       { key: CompanyId, value: input.companyId },
-      { key: NotificationEventType, value: input.eventType },
+      { key: NotificationEventTypeKey, value: input.eventType },
     ]);
     const prepared = await bookkeeping.prepareNotification({ notificationId: input.notificationId, companyId: input.companyId });
     if (prepared.kind === 'missing') return end('failed', prepared.reason);
@@ -172,6 +171,9 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
 
     let attempt = 0;
     let lastError = 'no attempt was made';
+    // Per provider, the key of an attempt whose request may have reached it: the next attempt there
+    // sends the same key, so a provider that deduplicates by key delivers once.
+    const ambiguousKeys: Record<string, string> = {};
     for (const leg of legs) {
       setChannel(leg.channel);
       const address = p.recipient.addresses[leg.channel];
@@ -185,34 +187,23 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
         isFallback: leg.isFallback,
       };
 
-      let message;
+      let message: RenderedMessage | undefined;
       if (address) {
-        try {
-          message = await rendering.renderNotificationMessage({
-            ...base,
-            attempt: attempt + 1,
-            recipient: address.to,
-            vars: p.vars,
-            // Overrides belong to the configured (primary) channel; the fallback uses its default template.
-            override: leg.isFallback ? null : { subject: settings.templateSubject, body: settings.templateBody },
+        const rendered = await render(base, attempt + 1, address.to, p, leg.isFallback);
+        if (rendered.kind === 'template_error') {
+          attempt += 1;
+          state.attempts.push({
+            attempt,
+            channel: leg.channel,
+            provider: 'template',
+            isFallback: leg.isFallback,
+            outcome: 'failed',
+            errorKind: 'template',
+            error: rendered.error,
           });
-        } catch (error) {
-          const failure = error instanceof ActivityFailure ? error.cause : error;
-          if (failure instanceof ApplicationFailure && failure.type === 'TemplateError') {
-            attempt += 1;
-            state.attempts.push({
-              attempt,
-              channel: leg.channel,
-              provider: 'template',
-              isFallback: leg.isFallback,
-              outcome: 'failed',
-              errorKind: 'template',
-              error: failure.message,
-            });
-            return finish('failed', `template error on ${leg.channel}: ${failure.message}`);
-          }
-          throw error;
+          return end('failed', rendered.reason);
         }
+        message = rendered.message;
       }
 
       for (let round = 1; round <= leg.rounds; round++) {
@@ -229,13 +220,16 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
 
         attempt += 1;
         let channelDone = !address;
-        for (const provider of providers) {
+        for (const [index, provider] of providers.entries()) {
+          if (index > 0 && cancelReason !== null && patched(CANCEL_ANSWERS_WHILE_SENDING)) return finish('cancelled', cancelReason);
           setStatus('sending');
+          const providerKey = ambiguousKeys[provider] ?? attemptKey(input.notificationId, attempt, provider);
           let outcome: AttemptOutcome;
           try {
             outcome = await delivery.attemptDelivery({
               ...base,
               provider,
+              providerKey,
               attempt,
               address,
               message: message ?? { body: '' },
@@ -243,7 +237,11 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
             });
           } catch (error) {
             if (isCancellation(error)) throw error;
-            // The activity gave up (infrastructure, not the provider): count it as a transient failure.
+            // The activity gave up after hours of infrastructure errors: no provider refused anything,
+            // so this is no attempt (no retry used, no fallback): the notification fails, saying why.
+            if (patched(INFRA_ERRORS_ARE_NOT_ATTEMPTS)) {
+              return finish('failed', `infrastructure unavailable while sending (${leg.channel}/${provider}): ${causeOf(error)}`);
+            }
             outcome = { status: 'failed', errorKind: 'unknown', error: `attempt did not complete: ${(error as Error).message}` };
           }
           if (outcome.status === 'rate_limited') return finish('suppressed', outcome.error);
@@ -264,13 +262,15 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
               isFallback: leg.isFallback,
             });
           }
+          if (outcome.ambiguous) ambiguousKeys[provider] = providerKey;
+          else delete ambiguousKeys[provider];
           lastError = `${leg.channel}/${provider}: ${outcome.error}`;
           // A permanent refusal (bad address, rejected request) ends this channel, providers and retries alike.
           if (outcome.errorKind === 'permanent') {
             channelDone = true;
             break;
           }
-          // A transient one moves on to the channel's next provider before any retry delay.
+          // A transient (or configuration) one moves on to the channel's next provider before any retry delay.
         }
         if (cancelReason !== null) return finish('cancelled', cancelReason);
         if (channelDone) break;
@@ -279,15 +279,75 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     return finish('failed', `every attempt failed; last: ${lastError}`);
   }
 
+  /**
+   * Renders for a channel. Current activities return a template error as a value and the workflow
+   * records it (attempt row and final status in one step, retried through a database blip); runs
+   * recorded on older code saw it as a TemporalFailure of type TemplateError, already recorded.
+   */
+  async function render(
+    base: {
+      notificationId: string;
+      companyId: string;
+      eventType: Ready['eventType'];
+      configId: string | null;
+      channel: Channel;
+      isFallback: boolean;
+    },
+    attemptNumber: number,
+    recipient: string,
+    p: Ready,
+    isFallback: boolean,
+  ): Promise<{ kind: 'rendered'; message: RenderedMessage } | { kind: 'template_error'; error: string; reason: string }> {
+    let outcome: RenderOutcome | RenderedMessage;
+    try {
+      outcome = await rendering.renderNotificationMessage({
+        ...base,
+        attempt: attemptNumber,
+        recipient,
+        vars: p.vars,
+        // Overrides belong to the configured (primary) channel; the fallback uses its default template.
+        override: isFallback ? null : { subject: p.settings.templateSubject, body: p.settings.templateBody },
+      });
+    } catch (error) {
+      const failure = error instanceof ActivityFailure ? error.cause : error;
+      if (failure instanceof ApplicationFailure && failure.type === 'TemplateError') {
+        // Older runs: the activity wrote the attempt row itself; the row's final status follows.
+        const reason = `template error on ${base.channel}: ${failure.message}`;
+        await bookkeeping.completeNotification({ notificationId: input.notificationId, status: 'failed', reason });
+        return { kind: 'template_error', error: failure.message, reason };
+      }
+      throw error;
+    }
+    if (!('kind' in outcome)) return { kind: 'rendered', message: outcome };
+    if (outcome.kind === 'rendered') return outcome;
+    const reason = `template error on ${base.channel}: ${outcome.error}`;
+    await bookkeeping.recordTemplateFailure({ ...base, attempt: attemptNumber, recipient, error: outcome.error, reason });
+    return { kind: 'template_error', error: outcome.error, reason };
+  }
+
   try {
     result = await run();
   } catch (error) {
     if (isCancellation(error)) {
       // Cancelled through Temporal (not the update): still leave an honest row behind.
       result = await CancellationScope.nonCancellable(() => finish('cancelled', 'the workflow was cancelled'));
+    } else if (error instanceof TemporalFailure && !fromCompleting(error) && patched(EVERY_END_WRITES_ITS_ROW)) {
+      // A step gave up (e.g. the database unreachable for longer than `durability` allows): the row
+      // says so before the run fails. (A bug in this code fails the workflow task instead, and the
+      // run waits, unharmed, for a fixed worker.)
+      await finish('failed', `the workflow failed: ${causeOf(error)}`);
     }
     throw error;
   }
   await condition(allHandlersFinished);
   return result;
+}
+
+/** The failure came from writing the final status itself: trying again would only wait as long again. */
+const fromCompleting = (error: unknown) => error instanceof ActivityFailure && error.activityType === 'completeNotification';
+
+function causeOf(error: unknown): string {
+  let e = error as { cause?: unknown; message?: string } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(error);
 }

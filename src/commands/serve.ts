@@ -11,7 +11,7 @@ import { startWorker, type RunningWorker } from '../runtime/worker-process';
 import { connectTemporalClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/search-attributes';
 import { installSdkRuntime } from '../temporal/sdk-logger';
-import { ensureSchedules } from '../temporal/schedules';
+import { ensureSchedules, type ScheduleOptions } from '../temporal/schedules';
 
 /** Which parts this process runs. */
 export type ProcessRole = 'all' | 'worker' | 'api';
@@ -32,7 +32,11 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
   // Before anything creates the SDK runtime (the dev server launcher does): SDK logs go to pino.
   installSdkRuntime(logger, { metricsBindAddress: config.WORKER_METRICS_BIND_ADDRESS });
   const deps = await resolveDependencies(config, logger, { embedded: role === 'all' });
-  const pool = createPool(deps.databaseUrl, { max: config.DATABASE_POOL_SIZE });
+  // The API's pool; the worker has its own, sized by its activity slots (src/runtime/worker-process.ts).
+  const pool = createPool(deps.databaseUrl, {
+    max: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);
   let worker: RunningWorker | undefined;
   let api: RunningApi | undefined;
@@ -59,11 +63,8 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
     const added = await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
     if (added.length) logger.info({ added }, 'registered search attributes');
     if (role !== 'api') {
-      worker = await startWorker(config, deps.temporalAddress, pool, temporal.client, logger);
-      const schedules = await ensureSchedules(temporal.client, {
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
-      });
+      worker = await startWorker(config, deps.temporalAddress, deps.databaseUrl, temporal.client, logger);
+      const schedules = await ensureSchedules(temporal.client, scheduleOptions(config));
       if (schedules.length) logger.info({ schedules }, 'created Temporal schedules');
     }
     if (role !== 'worker') api = await startApi(config, pool, temporal, logger);
@@ -124,3 +125,14 @@ function printBanner(
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
+
+export const scheduleOptions = (config: Config): ScheduleOptions => ({
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
+  reconcile: {
+    every: `${config.RECONCILE_EVERY_SECONDS}s`,
+    graceSeconds: config.RECONCILE_GRACE_SECONDS,
+    lookbackHours: config.RECONCILE_LOOKBACK_HOURS,
+    limit: 500,
+  },
+});

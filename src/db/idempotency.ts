@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { ConflictError } from '../errors';
 import type { Queryable } from './transaction';
 
+/** Rows deleted per statement by the purge: short transactions, no long lock on a busy table. */
+const PURGE_BATCH = 5_000;
+
 /**
  * Idempotency-Key handling shared by every create route (notifications, callbacks, ...): a key is
  * claimed inside the request's transaction together with a hash of the request; a repeated
@@ -68,4 +71,18 @@ export async function recordIdempotentResponse(tx: Queryable, scope: Idempotency
     status,
     JSON.stringify(response),
   ]);
+}
+
+/** Forgets keys older than `olderThanHours` (a retried request older than that is a new request), in batches; returns how many. */
+export async function purgeIdempotencyKeys(db: Queryable, olderThanHours: number): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await db.query(
+      `DELETE FROM idempotency_keys
+        WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) LIMIT $2)`,
+      [olderThanHours, PURGE_BATCH],
+    );
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < PURGE_BATCH) return deleted;
+  }
 }

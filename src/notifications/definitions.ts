@@ -1,6 +1,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Channel, PushSubscriptionJSON } from '../channels/types';
 import type { ConfigLevel } from '../directory/hierarchy';
+import type { Durability } from '../temporal/durability';
 
 export { CHANNELS, type Channel } from '../channels/types';
 
@@ -33,6 +34,8 @@ export interface NotificationWorkflowInput {
   notificationId: string;
   companyId: string;
   eventType: NotificationEventType;
+  /** How patiently infrastructure errors are retried (absent in runs started before it existed: the defaults). */
+  durability?: Durability;
 }
 
 export const NOTIFICATION_STATUSES = ['pending', 'waiting', 'sending', 'delivered', 'failed', 'suppressed', 'cancelled'] as const;
@@ -41,13 +44,16 @@ export type NotificationFinalStatus = 'delivered' | 'failed' | 'suppressed' | 'c
 export const FINAL_STATUSES: readonly NotificationFinalStatus[] = ['delivered', 'failed', 'suppressed', 'cancelled'];
 export const isFinalStatus = (s: string): s is NotificationFinalStatus => (FINAL_STATUSES as readonly string[]).includes(s);
 
+/** How an attempt failed: the provider's answer (transient, permanent, configuration), a template error, or no answer recorded. */
+export type AttemptErrorKind = 'transient' | 'permanent' | 'configuration' | 'template' | 'unknown';
+
 export interface AttemptSummary {
   attempt: number;
   channel: Channel;
   provider: string;
   isFallback: boolean;
   outcome: 'sent' | 'failed';
-  errorKind: 'transient' | 'permanent' | 'template' | 'unknown' | null;
+  errorKind: AttemptErrorKind | null;
   error: string | null;
 }
 
@@ -65,6 +71,9 @@ export interface NotificationLiveState {
   cancelRequested: boolean;
 }
 
+/** What a cancel answers: the final status, or `cancelRequested` while an attempt is in flight (it ends the notification after it). */
+export type CancelOutcome = { status: NotificationFinalStatus | 'cancelRequested'; reason: string | null };
+
 export interface NotificationResult {
   status: NotificationFinalStatus;
   reason: string | null;
@@ -75,20 +84,26 @@ export interface NotificationResult {
 export const notificationStateQuery = defineQuery<NotificationLiveState>('notificationState');
 
 /**
- * Cancels a pending notification (waiting for a retry or its send window). Rejected by the
- * validator once the notification is final; an attempt already in flight finishes first, and if it
- * delivered, the reply says so. Resolves with the notification's final status.
+ * Cancels a notification. Rejected by the validator once the notification is final. While it waits
+ * (for a retry or its send window) it ends `cancelled` at once and the update says so; while an
+ * attempt is in flight the update answers `cancelRequested` at once, and the attempt decides: sent
+ * (delivered) or not (cancelled, no further attempt).
  */
 export interface CancelNotificationRequest {
   reason?: string;
 }
-export const cancelNotificationUpdate = defineUpdate<
-  { status: NotificationFinalStatus; reason: string | null },
-  [CancelNotificationRequest]
->('cancelNotification');
+export const cancelNotificationUpdate = defineUpdate<CancelOutcome, [CancelNotificationRequest]>('cancelNotification');
 
 /** Error types of the requestNotification activity that a caller should list as non-retryable. */
 export const REQUEST_NOTIFICATION_NON_RETRYABLE = ['ValidationError', 'NotFoundError', 'ConflictError'];
+
+/** Search attributes every notification run carries (ids and states only: never names or addresses). */
+export {
+  CompanyId,
+  NotificationChannel,
+  NotificationEventType as NotificationEventTypeKey,
+  NotificationStatus as NotificationStatusKey,
+} from '../temporal/search-attribute-keys';
 
 // ---- settings (resolved by rules.ts through the hierarchy) ----
 
@@ -232,6 +247,8 @@ export interface RenderInput {
 }
 
 export interface AttemptInput {
+  /** The key the provider sees (its deduplication key where it has one): the attempt's own, or that of an ambiguous earlier attempt on the same provider. */
+  providerKey?: string;
   notificationId: string;
   companyId: string;
   eventType: NotificationEventType;
@@ -247,8 +264,17 @@ export interface AttemptInput {
 
 export type AttemptOutcome =
   | { status: 'sent'; providerMessageId: string | null; latencyMs: number | null }
-  | { status: 'failed'; errorKind: 'transient' | 'permanent' | 'unknown'; error: string }
+  | {
+      status: 'failed';
+      errorKind: Exclude<AttemptErrorKind, 'template'>;
+      error: string;
+      /** The request may have reached the provider (e.g. a timeout after it left): retry with the same provider key. */
+      ambiguous?: boolean;
+    }
   | { status: 'rate_limited'; error: string };
+
+/** A rendered message, or the template error that makes the notification fail (never retried). */
+export type RenderOutcome = { kind: 'rendered'; message: RenderedMessage } | { kind: 'template_error'; error: string };
 
 /** The key of an attempt row: `<notification>:<attempt>:<provider>`. */
 export const attemptKey = (notificationId: string, attempt: number, provider: string) => `${notificationId}:${attempt}:${provider}`;

@@ -1,25 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { claimIdempotencyKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
-import { withTransaction } from '../db/transaction';
+import { requestHash } from '../db/idempotency';
+import { createThenStart, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
 import {
   cancelNotificationUpdate,
   isFinalStatus,
   notificationStateQuery,
   notificationWorkflowId,
+  CompanyId,
+  NotificationEventTypeKey,
+  NotificationStatusKey,
+  type CancelOutcome,
+  type NotificationEventType,
   type NotificationLiveState,
   type NotificationWorkflowInput,
 } from './definitions';
-import { CompanyId, NotificationEventType, NotificationStatus } from '../temporal/search-attribute-keys';
 import { resolveForNotifiable } from './context';
 import {
   deliveryAnalytics,
   entityExists,
   existingNotifiables,
+  finishOrphan,
+  unstartedNotifications,
   findNotification,
   insertNotification,
   listAttempts,
@@ -57,8 +64,12 @@ export interface NotificationServiceDeps {
   logger?: Logger;
   /** How long getNotification waits for the running workflow's live state (default 1.5 s). */
   liveStateTimeoutMs?: number;
-  /** How long sendNotification waits for Temporal to start the workflow before answering 503 (default 5 s). */
+  /** How long sendNotification waits for Temporal to start the workflow before leaving it to the reconciler (default 5 s). */
   startTimeoutMs?: number;
+  /** How long a cancel waits for the workflow's answer before replying `cancel_requested` (default 3 s). */
+  cancelTimeoutMs?: number;
+  /** How patiently the workflows it starts retry infrastructure errors (default DEFAULT_DURABILITY). */
+  durability?: Durability;
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
@@ -81,6 +92,7 @@ function toAttemptView(r: AttemptRow): DeliveryAttemptView {
     errorKind: r.error_kind as DeliveryAttemptView['errorKind'],
     configId: r.config_id,
     providerMessageId: r.provider_message_id,
+    providerKey: r.provider_key,
     mayHaveSent: r.may_have_sent,
     startedAt: iso(r.started_at)!,
     completedAt: iso(r.completed_at),
@@ -106,6 +118,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const { pool, client: temporal, taskQueue } = deps;
   const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
   const startTimeoutMs = deps.startTimeoutMs ?? 5_000;
+  const cancelTimeoutMs = deps.cancelTimeoutMs ?? 3_000;
+  const durability = deps.durability ?? DEFAULT_DURABILITY;
 
   async function liveState(workflowId: string): Promise<NotificationView['live']> {
     // The deadline cancels the gRPC call itself (no query left dangling when no worker answers).
@@ -144,95 +158,101 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     };
   }
 
+  /** The workflow that owns a notification row, with the search attributes it starts with. */
+  const workflowOf = (n: { id: string; companyId: string; eventType: NotificationEventType }): WorkflowStart => {
+    const args: NotificationWorkflowInput = { notificationId: n.id, companyId: n.companyId, eventType: n.eventType, durability };
+    return {
+      workflowType: 'notificationWorkflow',
+      workflowId: notificationWorkflowId(n.id),
+      args: [args],
+      searchAttributes: [
+        { key: CompanyId, value: n.companyId },
+        { key: NotificationEventTypeKey, value: n.eventType },
+        { key: NotificationStatusKey, value: 'pending' },
+      ],
+    };
+  };
+
   /**
-   * Creates the notification and starts its workflow as one outcome. In one transaction: the row
-   * (and the idempotency key), an advisory lock on the new id, then the workflow start
-   * (id `notification-<id>`, USE_EXISTING on a conflicting running id, REJECT_DUPLICATE for a
-   * closed one), then COMMIT. If the start fails we roll back: no row without a workflow. If the
-   * COMMIT itself fails after the start, the workflow's first activity waits on the same advisory
-   * lock until the transaction has ended, finds no row and ends as failed without sending: a
-   * workflow without a row does nothing and leaves nothing behind in the database.
+   * Creates the notification: the row (and the Idempotency-Key's response) in one short
+   * transaction, then its workflow `notification-<id>` (the shared row-then-start outbox,
+   * src/db/outbox.ts). Temporal being down or slow does not fail the request: the row is committed
+   * and the reconciler starts its workflow. The reply is the row as written (no query to the
+   * just-started workflow: it would cost a workflow task per request).
    */
   async function sendNotification(
     companyId: string,
-    parsed: SendNotificationInput,
+    input: SendNotificationInput,
     idempotencyKey?: string,
   ): Promise<SendNotificationResult> {
-    const scope = idempotencyKey === undefined ? undefined : { companyId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey };
-    let replayOf: string | undefined;
-    let id: string | undefined;
-    await withTransaction(pool, async (db) => {
-      if (scope) {
-        const claim = await claimIdempotencyKey<{ notificationId: string }>(db, scope, requestHash({ ...parsed, data: parsed.data ?? {} }));
-        if (claim.kind === 'replay') {
-          replayOf = claim.response.notificationId;
-          return;
+    const request = { ...input, data: input.data ?? {} };
+    const { created, response } = await createThenStart<{ notificationId: string; eventType: NotificationEventType }>({
+      pool,
+      client: temporal,
+      taskQueue,
+      deadlineMs: startTimeoutMs,
+      logger: deps.logger,
+      idempotency:
+        idempotencyKey === undefined
+          ? undefined
+          : { scope: { companyId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey }, requestHash: requestHash(request) },
+      write: async (tx) => {
+        if (!(await entityExists(tx, companyId, request.notifiable.type, request.notifiable.id))) {
+          throw new NotFoundError(request.notifiable.type, request.notifiable.id);
         }
-      }
-      if (!(await entityExists(db, companyId, parsed.notifiable.type, parsed.notifiable.id))) {
-        throw new NotFoundError(parsed.notifiable.type, parsed.notifiable.id);
-      }
-      id = randomUUID();
-      const workflowId = notificationWorkflowId(id);
-      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${id}`]);
-      await insertNotification(db, {
-        id,
-        companyId,
-        eventType: parsed.eventType,
-        notifiable: parsed.notifiable,
-        data: parsed.data ?? {},
-        workflowId,
-      });
-      if (scope) await recordIdempotentResponse(db, scope, 202, { notificationId: id });
-      const args: NotificationWorkflowInput = { notificationId: id, companyId, eventType: parsed.eventType };
-      try {
-        // Bounded: during a Temporal outage the caller gets a prompt 503, not the SDK's long retry.
-        // (Should the start succeed after the deadline, the rolled-back row makes that workflow
-        // end without sending: see prepareNotification.)
-        await temporal.withDeadline(Date.now() + startTimeoutMs, () =>
-          temporal.workflow.start('notificationWorkflow', {
-            workflowId,
-            taskQueue,
-            args: [args],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            typedSearchAttributes: [
-              { key: CompanyId, value: companyId },
-              { key: NotificationEventType, value: parsed.eventType },
-              { key: NotificationStatus, value: 'pending' },
-            ],
-          }),
-        );
-      } catch (error) {
-        deps.logger?.error({ err: error, notificationId: id }, 'starting the notification workflow failed; rolling back');
-        throw new UnavailableError(`Temporal did not start the notification workflow: ${(error as Error).message}`);
-      }
+        const id = randomUUID();
+        await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
+        return { notificationId: id, eventType: request.eventType };
+      },
+      workflowOf: (r) => workflowOf({ id: r.notificationId, companyId, eventType: r.eventType ?? request.eventType }),
     });
-    // The reply is the row as written; no query to the just-started workflow (it would cost a
-    // workflow task per request and add latency under load).
-    if (replayOf) return { created: false, notification: await getNotification(companyId, replayOf, { live: false }) };
-    return { created: true, notification: await getNotification(companyId, id!, { live: false }) };
+    return { created, notification: await getNotification(companyId, response.notificationId, { live: false }) };
   }
 
   /**
-   * Cancels a notification that is still pending (waiting for a retry or its send window). A
-   * final one is a ConflictError. If an attempt is in flight, the reply comes after it: delivered
-   * if it got through, else cancelled.
+   * Cancels a notification. A final one is a ConflictError. While it waits, it is cancelled at once
+   * (`outcome: 'cancelled'`); while an attempt is in flight the answer is `cancel_requested` (the
+   * attempt decides: delivered, or cancelled with no further attempt). Answers within
+   * `cancelTimeoutMs` even when the workflow is slow to take the update (then `cancel_requested`
+   * too: the update is accepted, or it is not and the call fails with 503).
    */
-  async function cancelNotification(companyId: string, id: string, reason?: string): Promise<NotificationView> {
-    const current = await getNotification(companyId, id);
+  async function cancelNotification(
+    companyId: string,
+    id: string,
+    reason?: string,
+  ): Promise<{ outcome: 'cancelled' | 'cancel_requested' | 'delivered' | 'failed' | 'suppressed'; notification: NotificationView }> {
+    const current = await getNotification(companyId, id, { live: false });
     if (isFinalStatus(current.status)) throw new ConflictError(`the notification is already ${current.status}`, 'invalid_state');
+    const handle = temporal.workflow.getHandle(current.workflowId);
+    let answer: CancelOutcome | 'timeout';
     try {
-      await temporal.workflow.getHandle(current.workflowId).executeUpdate(cancelNotificationUpdate, { args: [{ reason }] });
+      const update = await temporal.withDeadline(Date.now() + cancelTimeoutMs, () =>
+        handle.startUpdate(cancelNotificationUpdate, { args: [{ reason }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
+      );
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), cancelTimeoutMs).unref());
+      answer = await Promise.race([update.result(), timeout]);
     } catch (error) {
       if (error instanceof WorkflowUpdateFailedError || error instanceof WorkflowNotFoundError) {
-        const now = await getNotification(companyId, id);
+        const now = await getNotification(companyId, id, { live: false });
         throw new ConflictError(`the notification can no longer be cancelled (${now.status})`, 'invalid_state');
       }
       throw new UnavailableError(`Temporal did not take the cancellation: ${(error as Error).message}`);
     }
-    return getNotification(companyId, id);
+    const outcome = answer === 'timeout' || answer.status === 'cancelRequested' ? 'cancel_requested' : answer.status;
+    return { outcome, notification: await getNotification(companyId, id) };
   }
+
+  /** The reconciler's view of notifications (src/db/outbox.ts): rows whose workflow never ran, and orphans. */
+  const outbox: OutboxSource = {
+    workflowType: 'notificationWorkflow',
+    unstarted: async (db, options) =>
+      (await unstartedNotifications(db, options)).map((r) => workflowOf({ id: r.id, companyId: r.company_id, eventType: r.event_type })),
+    closeOrphan: async (db, workflowId, closeStatus) => {
+      const cancelled = closeStatus === 'CANCELLED';
+      const reason = `the workflow ended ${closeStatus.toLowerCase().replace(/_/g, ' ')} without finishing the notification (reconciled)`;
+      return finishOrphan(db, workflowId, cancelled ? 'cancelled' : 'failed', reason);
+    },
+  };
 
   /** Creates or replaces the configuration of one entity for one event (NULL settings inherit). */
   async function upsertNotificationConfig(
@@ -368,6 +388,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     resolveNotificationConfig,
     listEventTypes,
     notificationAnalytics,
+    outbox,
   };
 }
 

@@ -214,6 +214,32 @@ export async function saveResolvedConfig(db: Queryable, id: string, resolved: un
   await db.query(`UPDATE notifications SET resolved_config = $2, updated_at = now() WHERE id = $1`, [id, JSON.stringify(resolved)]);
 }
 
+/** Rows committed at least `graceSeconds` ago whose workflow has not run its first step (the reconciler's scan). */
+export async function unstartedNotifications(
+  db: Queryable,
+  options: { graceSeconds: number; limit: number; companyIds?: string[] },
+): Promise<Array<{ id: string; company_id: string; event_type: NotificationEventType }>> {
+  const { rows } = await db.query(
+    `SELECT id, company_id, event_type FROM notifications
+      WHERE status = 'pending' AND resolved_config IS NULL AND created_at < now() - make_interval(secs => $1)
+        AND ($3::uuid[] IS NULL OR company_id = ANY($3::uuid[]))
+      ORDER BY created_at LIMIT $2`,
+    [options.graceSeconds, options.limit, options.companyIds ?? null],
+  );
+  return rows;
+}
+
+/** A workflow ended without a final status on its row (terminated, timed out): write one; true if the row changed. */
+export async function finishOrphan(db: Queryable, workflowId: string, status: 'failed' | 'cancelled', reason: string): Promise<boolean> {
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM notifications WHERE workflow_id = $1 AND status NOT IN ${FINAL}`, [
+    workflowId,
+  ]);
+  if (!rows[0]) return false;
+  await closeUnreportedAttempts(db, rows[0].id);
+  await finishNotification(db, rows[0].id, status, reason);
+  return true;
+}
+
 /** Shows a wait (for a retry or the send window) on the row; the workflow holds the timer. */
 export async function markNotificationWaiting(db: Queryable, id: string, reason: string): Promise<void> {
   await db.query(
@@ -254,6 +280,7 @@ export interface AttemptRow {
   error_kind: string | null;
   provider_message_id: string | null;
   idempotency_key: string;
+  provider_key: string;
   may_have_sent: boolean;
   started_at: Date;
   completed_at: Date | null;
@@ -280,6 +307,8 @@ export interface AttemptIdentity {
   recipient: string;
   /** `<notification>:<attempt>:<provider>`: a retried activity finds its row instead of adding one. */
   key: string;
+  /** The key the provider sees (default `key`): an earlier ambiguous attempt's on the same provider. */
+  providerKey?: string;
 }
 
 /** An attempt that failed before reaching a provider (no address, no provider, template error); idempotent. */
@@ -292,8 +321,8 @@ export async function insertFailedAttempt(
   await db.query(
     `INSERT INTO notification_deliveries
        (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback,
-        status, error, error_kind, idempotency_key, completed_at, latency_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11, $12, now(), 0)
+        status, error, error_kind, idempotency_key, provider_key, completed_at, latency_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11, $12, $12, now(), 0)
      ON CONFLICT (idempotency_key) DO NOTHING`,
     [
       a.companyId,
@@ -346,11 +375,24 @@ export async function reserveAttempt(
   }
   const inserted = await tx.query(
     `INSERT INTO notification_deliveries
-       (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback, idempotency_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback,
+        idempotency_key, provider_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING id, status, error, error_kind, provider_message_id, latency_ms`,
-    [a.companyId, a.notificationId, a.configId, a.eventType, a.channel, a.provider, a.recipient, a.attempt, a.isFallback, a.key],
+    [
+      a.companyId,
+      a.notificationId,
+      a.configId,
+      a.eventType,
+      a.channel,
+      a.provider,
+      a.recipient,
+      a.attempt,
+      a.isFallback,
+      a.key,
+      a.providerKey ?? a.key,
+    ],
   );
   await markNotificationSending(tx, a.notificationId);
   return { kind: 'new', row: inserted.rows[0] };

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app';
 import { createMetrics } from '../api/metrics';
-import type { Config } from '../config';
+import { durabilityOf, type Config } from '../config';
 import type { Pool } from '../db/pool';
 import { checkDeployment } from '../deployment/readiness';
 import type { TemporalClientHandle } from '../temporal/client';
@@ -24,6 +24,8 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
     platformAdminToken: config.PLATFORM_ADMIN_TOKEN,
     bodyLimit: config.BODY_LIMIT,
     rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
+    durability: durabilityOf(config),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));

@@ -3,8 +3,8 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import { createChannelRegistry } from '../channels/registry';
-import type { Config } from '../config';
-import type { Pool } from '../db/pool';
+import { durabilityOf, workerPoolSize, type Config } from '../config';
+import { createPool } from '../db/pool';
 import { installSdkRuntime } from '../temporal/sdk-logger';
 import { bundleWorkflows, createProductWorker } from '../temporal/worker';
 
@@ -16,24 +16,41 @@ export interface RunningWorker {
 }
 
 /** Starts the product's worker on the task queue; shutdown() drains it gracefully. */
-export async function startWorker(config: Config, address: string, pool: Pool, client: Client, logger: Logger): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  address: string,
+  databaseUrl: string,
+  client: Client,
+  logger: Logger,
+): Promise<RunningWorker> {
   installSdkRuntime(logger);
   const workflowBundle = await bundleWorkflows();
   const connection = await NativeConnection.connect({ address });
   const channels = createChannelRegistry(config.channels, logger);
+  // One connection per activity slot: no activity ever waits for a connection another one holds.
+  const pool = createPool(databaseUrl, { max: workerPoolSize(config), connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS });
   const worker = await createProductWorker({
     connection,
     workflowBundle,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ pool, logger, channels, client, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+    activities: createActivities({
+      pool,
+      logger,
+      channels,
+      client,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      durability: durabilityOf(config),
+    }),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
   });
   const done = worker.run().finally(async () => {
     await channels.close();
     await connection.close();
+    await pool.end();
   });
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
   return {

@@ -1,31 +1,58 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import type { ReconcileOptions } from '../db/outbox';
 
 /** One schedule per deployment (task queue), e.g. `appointments-purge-idempotency-keys`. */
 export const purgeIdempotencyKeysScheduleId = (taskQueue: string) => `${taskQueue}-purge-idempotency-keys`;
+export const reconcileOutboxScheduleId = (taskQueue: string) => `${taskQueue}-reconcile-outbox`;
+
+export interface ScheduleOptions {
+  taskQueue: string;
+  idempotencyKeyTtlHours: number;
+  /** The outbox reconciler's settings (every minute). */
+  reconcile: Omit<ReconcileOptions, 'companyIds'> & { every: string };
+}
 
 /**
  * The product's Temporal Schedules, created if missing (idempotent, safe from every worker at
  * start-up). An operator may pause or edit them in the Web UI; an existing schedule is left as is.
+ * Overlapping runs are skipped, so a slow run never stacks up behind itself.
  */
-export async function ensureSchedules(client: Client, options: { taskQueue: string; idempotencyKeyTtlHours: number }): Promise<string[]> {
+export async function ensureSchedules(client: Client, options: ScheduleOptions): Promise<string[]> {
   const created: string[] = [];
-  const scheduleId = purgeIdempotencyKeysScheduleId(options.taskQueue);
-  try {
-    await client.schedule.create({
-      scheduleId,
-      spec: { intervals: [{ every: '1h' }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'purgeIdempotencyKeysWorkflow',
-        taskQueue: options.taskQueue,
-        args: [{ olderThanHours: options.idempotencyKeyTtlHours }],
-        workflowId: scheduleId,
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1h' },
-    });
-    created.push(scheduleId);
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+  const schedules = [
+    {
+      scheduleId: purgeIdempotencyKeysScheduleId(options.taskQueue),
+      every: '1h',
+      workflowType: 'purgeIdempotencyKeysWorkflow',
+      args: [{ olderThanHours: options.idempotencyKeyTtlHours }],
+    },
+    {
+      scheduleId: reconcileOutboxScheduleId(options.taskQueue),
+      every: options.reconcile.every,
+      workflowType: 'reconcileOutboxWorkflow',
+      args: [
+        { graceSeconds: options.reconcile.graceSeconds, lookbackHours: options.reconcile.lookbackHours, limit: options.reconcile.limit },
+      ],
+    },
+  ];
+  for (const s of schedules) {
+    try {
+      await client.schedule.create({
+        scheduleId: s.scheduleId,
+        spec: { intervals: [{ every: s.every }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: s.workflowType,
+          taskQueue: options.taskQueue,
+          args: s.args,
+          workflowId: s.scheduleId,
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1h' },
+      });
+      created.push(s.scheduleId);
+    } catch (error) {
+      if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+    }
   }
   return created;
 }

@@ -13,6 +13,7 @@ export interface ProductWorkerOptions {
   /** A pre-built bundle (tests bundle once per file); otherwise the worker bundles WORKFLOWS_PATH. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentActivityTaskExecutions?: number;
+  maxConcurrentLocalActivityExecutions?: number;
   maxCachedWorkflows?: number;
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -31,7 +32,8 @@ export function createProductWorker(options: ProductWorkerOptions): Promise<Work
     taskQueue: options.taskQueue,
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 20,
+    maxConcurrentLocalActivityExecutions: options.maxConcurrentLocalActivityExecutions ?? 20,
     maxCachedWorkflows: options.maxCachedWorkflows,
     // On SIGTERM: stop polling, let running activities finish (they honour cancellation), then exit.
     shutdownGraceTime: options.shutdownGraceMs ?? 10_000,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { ensureSchedules, purgeIdempotencyKeysScheduleId } from '../../src/temporal/schedules';
+import { ensureSchedules, purgeIdempotencyKeysScheduleId, reconcileOutboxScheduleId } from '../../src/temporal/schedules';
 import { testPool } from '../support/database';
 import { uniqueTaskQueue } from '../support/temporal';
 import { startTestWorker, type TestWorker } from '../support/workers';
@@ -22,19 +22,26 @@ describe('idempotency key retention schedule', () => {
     worker = await startTestWorker({ connection: native, client, pool, taskQueue });
   });
   afterAll(async () => {
-    await client.schedule
-      .getHandle(purgeIdempotencyKeysScheduleId(taskQueue))
-      .delete()
-      .catch(() => undefined);
+    for (const id of [purgeIdempotencyKeysScheduleId(taskQueue), reconcileOutboxScheduleId(taskQueue)]) {
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
+    }
     await worker?.stop();
     await native?.close();
     await connection?.close();
     await pool.end();
   });
 
+  const schedules = { taskQueue, idempotencyKeyTtlHours: 72, reconcile: { every: '1h', graceSeconds: 60, lookbackHours: 24, limit: 500 } };
+
   it('is created once, and its run deletes only keys older than the retention', async () => {
-    expect(await ensureSchedules(client, { taskQueue, idempotencyKeyTtlHours: 72 })).toEqual([purgeIdempotencyKeysScheduleId(taskQueue)]);
-    expect(await ensureSchedules(client, { taskQueue, idempotencyKeyTtlHours: 72 })).toEqual([]);
+    expect(await ensureSchedules(client, schedules)).toEqual([
+      purgeIdempotencyKeysScheduleId(taskQueue),
+      reconcileOutboxScheduleId(taskQueue),
+    ]);
+    expect(await ensureSchedules(client, schedules)).toEqual([]);
     const handle = client.schedule.getHandle(purgeIdempotencyKeysScheduleId(taskQueue));
     const described = await handle.describe();
     expect(described.action).toMatchObject({

@@ -115,7 +115,10 @@ describe('notification workflow (time-skipping server)', () => {
     expect(new Set(rows.map((r) => r.config_id))).toEqual(new Set([cfg.id]));
     expect(rows.every((r) => r.may_have_sent === false)).toBe(true);
     expect(rows[0].error).toContain('451');
-    expect(servers.twilio.messages.at(-1)).toMatchObject({ to: '+34600000001', token: `${id}:5:twilio-sms` });
+    expect(servers.twilio.messages.at(-1)).toMatchObject({ to: '+34600000001' });
+    // No attempt was ambiguous: each provider saw its attempt's own key.
+    expect(rows.map((r) => r.provider_key)).toEqual(rows.map((r) => r.idempotency_key));
+    expect(rows[4].provider_key).toBe(`${id}:5:twilio-sms`);
 
     const view = await rig.service.getNotification(org.companyId, id);
     expect(view).toMatchObject({ status: 'delivered', statusReason: null, live: null });
@@ -319,7 +322,10 @@ describe('notification workflow (time-skipping server)', () => {
     const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
     await until('the retry wait', async () => (await rig.service.getNotification(org.companyId, id)).status === 'waiting');
     const cancelled = await rig.service.cancelNotification(org.companyId, id, 'customer paid in person');
-    expect(cancelled).toMatchObject({ status: 'cancelled', statusReason: 'customer paid in person', live: null });
+    expect(cancelled).toMatchObject({
+      outcome: 'cancelled',
+      notification: { status: 'cancelled', statusReason: 'customer paid in person', live: null },
+    });
     expect(await resultOf(env.client, id)).toMatchObject({ status: 'cancelled', attempts: 1 });
     expect(await attemptsOf(pool, id)).toHaveLength(1);
     await expect(rig.service.cancelNotification(org.companyId, id)).rejects.toBeInstanceOf(ConflictError);

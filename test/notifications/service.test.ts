@@ -87,7 +87,7 @@ describe('notification service (Temporal dev server)', () => {
     expect(view.live).toMatchObject({ status: 'waiting', waitingFor: 'retry', channel: 'email', cancelRequested: false });
     expect(new Date(view.live!.waitingUntil!).getTime() - Date.now()).toBeGreaterThan(4 * 60_000);
     const cancelled = await rig.service.cancelNotification(org.companyId, notification.id);
-    expect(cancelled).toMatchObject({ status: 'cancelled', statusReason: 'cancelled on request' });
+    expect(cancelled).toMatchObject({ outcome: 'cancelled', notification: { status: 'cancelled', statusReason: 'cancelled on request' } });
     expect((await env.client.workflow.getHandle(notification.workflowId).describe()).typedSearchAttributes.get(NotificationStatus)).toBe(
       'cancelled',
     );
@@ -147,7 +147,7 @@ describe('notification service (Temporal dev server)', () => {
     await resultOf(env.client, mine);
   });
 
-  it('when the workflow cannot be started, nothing is written (no row without a workflow)', async () => {
+  it('Temporal refusing the start: the row is committed, and a repeat or the reconciler starts its workflow (no row without a workflow)', async () => {
     const o = await createOrganisation(pool);
     const broken = createNotificationService({
       pool,
@@ -155,21 +155,67 @@ describe('notification service (Temporal dev server)', () => {
       taskQueue: rig.taskQueue,
       logger,
     });
+    const request: SendNotificationInput = { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } };
     const key = `down-${randomUUID()}`;
-    await expect(
-      broken.sendNotification(o.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } }, key),
-    ).rejects.toBeInstanceOf(UnavailableError);
-    expect(await rowsOf(o.companyId)).toEqual([]);
-    expect((await pool.query(`SELECT 1 FROM idempotency_keys WHERE company_id = $1`, [o.companyId])).rowCount).toBe(0);
-    // The same key works once Temporal is back.
-    const ok = await rig.service.sendNotification(
-      o.companyId,
-      { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } },
-      key,
+    const accepted = await broken.sendNotification(o.companyId, request, key);
+    expect(accepted).toMatchObject({ created: true, notification: { status: 'pending' } });
+    const exists = (id: string) =>
+      env.client.workflow
+        .getHandle(`notification-${id}`)
+        .describe()
+        .then(
+          () => true,
+          () => false,
+        );
+    expect(await exists(accepted.notification.id)).toBe(false);
+
+    // The client repeats the request (same key) once Temporal answers: the same notification, now started.
+    const repeated = await rig.service.sendNotification(o.companyId, request, key);
+    expect(repeated).toMatchObject({ created: false, notification: { id: accepted.notification.id } });
+    expect(await resultOf(env.client, accepted.notification.id)).toMatchObject({ status: 'delivered' });
+
+    // Nobody repeats this one: the reconciler finds the committed row and starts its workflow.
+    const orphan = await broken.sendNotification(o.companyId, request);
+    expect(await exists(orphan.notification.id)).toBe(false);
+    const { reconcileOutbox } = createActivities({
+      pool,
+      logger,
+      channels: testChannels(servers),
+      client: env.client,
+      taskQueue: rig.taskQueue,
+    });
+    const reconciled = await reconcileOutbox({ graceSeconds: 0, lookbackHours: 1, limit: 100, companyIds: [o.companyId] });
+    expect(reconciled.started).toEqual([`notification-${orphan.notification.id}`]);
+    expect(await resultOf(env.client, orphan.notification.id)).toMatchObject({ status: 'delivered' });
+    expect(await attemptsOf(pool, orphan.notification.id)).toHaveLength(1);
+    // Idempotent: nothing left to start.
+    expect((await reconcileOutbox({ graceSeconds: 0, lookbackHours: 1, limit: 100, companyIds: [o.companyId] })).started).toEqual([]);
+  });
+
+  it('a commit that fails starts no workflow (no workflow without a row)', async () => {
+    const o = await createOrganisation(pool);
+    // A deferred constraint trigger refuses this company's notifications at COMMIT, after every statement succeeded.
+    const fn = `refuse_commit_${randomUUID().replace(/-/g, '')}`;
+    await pool.query(
+      `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.company_id = '${o.companyId}' THEN RAISE EXCEPTION 'commit refused'; END IF; RETURN NULL; END $$`,
     );
-    expect(ok.created).toBe(true);
-    await resultOf(env.client, ok.notification.id);
-    expect(await attemptsOf(pool, ok.notification.id)).toHaveLength(1);
+    await pool.query(
+      `CREATE CONSTRAINT TRIGGER ${fn} AFTER INSERT ON notifications DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+    );
+    try {
+      const error = await rig.service
+        .sendNotification(o.companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: o.customerId } })
+        .catch((e) => e);
+      expect(String(error.message)).toContain('commit refused');
+    } finally {
+      await pool.query(`DROP TRIGGER ${fn} ON notifications`);
+      await pool.query(`DROP FUNCTION ${fn}()`);
+    }
+    expect(await rowsOf(o.companyId)).toEqual([]);
+    // Visibility is eventually consistent: give it time to show a workflow, were there one.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await env.client.workflow.count(`CompanyId = '${o.companyId}'`)).toMatchObject({ count: 0 });
   });
 
   it('reports sent, failed and fallback counts and p50/p95 latency per event and channel', async () => {
@@ -192,8 +238,8 @@ describe('notification service (Temporal dev server)', () => {
         [n, o.companyId, event, o.customerId, `notification-${n}`],
       );
       await pool.query(
-        `INSERT INTO notification_deliveries (company_id, notification_id, event_type, channel, provider, recipient, attempt_number, is_fallback, status, idempotency_key, started_at, latency_ms)
-         VALUES ($1, $2, $3, $4, 'p', 'r', 1, $5, $6, $7, $8, $9)`,
+        `INSERT INTO notification_deliveries (company_id, notification_id, event_type, channel, provider, recipient, attempt_number, is_fallback, status, idempotency_key, provider_key, started_at, latency_ms)
+         VALUES ($1, $2, $3, $4, 'p', 'r', 1, $5, $6, $7, $7, $8, $9)`,
         [o.companyId, n, event, channel, isFallback, status, `${n}:1:p:${++seq}`, at, latency],
       );
     }

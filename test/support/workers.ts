@@ -10,6 +10,7 @@ import { WebPushProvider } from '../../src/channels/webpush';
 import type { Pool } from '../../src/db/pool';
 import { createLogger } from '../../src/logger';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
+import type { Durability } from '../../src/temporal/durability';
 import { installSdkRuntime } from '../../src/temporal/sdk-logger';
 import { createProductWorker } from '../../src/temporal/worker';
 import {
@@ -98,6 +99,8 @@ export interface TestWorkerOptions {
   maxCachedWorkflows?: number;
   /** Fault injection around the real activities (e.g. stop the database before one runs). */
   around?: (name: string, run: () => Promise<unknown>) => Promise<unknown>;
+  /** Infrastructure retry policy of the workflows this worker's service starts (default: the production defaults). */
+  durability?: Durability;
 }
 
 /**
@@ -110,7 +113,8 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
   const calls: Record<string, number> = {};
   const failures: Record<string, number> = {};
   const channels = options.channels ?? createChannelRegistry(loadChannelConfig({}), logger);
-  const real = createActivities({ pool: options.pool, logger, channels, client: options.client, taskQueue });
+  const { durability } = options;
+  const real = createActivities({ pool: options.pool, logger, channels, client: options.client, taskQueue, durability });
   const activities = Object.fromEntries(
     Object.entries(real).map(([name, fn]) => [
       name,
@@ -136,7 +140,7 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
     maxCachedWorkflows: options.maxCachedWorkflows,
   });
   const running = worker.run();
-  const service = createNotificationService({ pool: options.pool, client: options.client, taskQueue, logger });
+  const service = createNotificationService({ pool: options.pool, client: options.client, taskQueue, logger, durability });
   return {
     worker,
     taskQueue,
@@ -177,7 +181,7 @@ export async function timerDurations(client: Client, notificationId: string): Pr
 /** Attempt rows of a notification, in order. */
 export async function attemptsOf(pool: Pool, notificationId: string) {
   const { rows } = await pool.query(
-    `SELECT attempt_number, channel, provider, recipient, is_fallback, status, error, error_kind, config_id, may_have_sent, idempotency_key, started_at
+    `SELECT attempt_number, channel, provider, recipient, is_fallback, status, error, error_kind, config_id, may_have_sent, idempotency_key, provider_key, started_at
        FROM notification_deliveries WHERE notification_id = $1 ORDER BY attempt_number, started_at`,
     [notificationId],
   );
