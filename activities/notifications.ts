@@ -70,6 +70,20 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
    * decides about retries. Exceptions (database down, cancellation) make Temporal retry the
    * activity, which then finds its row.
    */
+  function render(
+    eventType: RenderInput['eventType'],
+    channel: Channel,
+    vars: RenderInput['vars'],
+    override: RenderInput['override'],
+  ): RenderOutcome {
+    try {
+      return { kind: 'rendered', message: renderNotification(eventType, channel, vars, override) };
+    } catch (error) {
+      if (!(error instanceof TemplateError)) throw error;
+      return { kind: 'template_error', error: error.message };
+    }
+  }
+
   async function attempt(input: AttemptInput, ctx: Context): Promise<AttemptOutcome> {
     const provider = channels.get(input.provider);
     if (!input.address || !provider || provider.channel !== input.channel) {
@@ -81,7 +95,9 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     const row = identity(input, input.provider, address.to);
     const providerKey = input.providerKey ?? row.key;
 
-    const reserved = await withTransaction(pool, (tx) => store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit));
+    const reserved = input.rateLimit
+      ? await withTransaction(pool, (tx) => store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit))
+      : await store.reserveAttempt(pool, { ...row, providerKey }, null);
     if (reserved.kind === 'limited') {
       const limit = input.rateLimit!;
       return {
@@ -154,43 +170,40 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
 
   return {
     /**
-     * Loads the notification and resolves its configuration. Takes the advisory lock the creating
-     * transaction holds until it commits or rolls back, so "no row" here means "never committed",
-     * not "not committed yet".
+     * Loads the notification and resolves its configuration (the row is committed before its
+     * workflow starts: src/db/outbox.ts). No row: the workflow was started by hand for nothing.
      */
     async prepareNotification(input: { notificationId: string; companyId: string }): Promise<PreparedNotification> {
-      return withTransaction(pool, async (db) => {
-        await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${input.notificationId}`]);
-        const row = await store.findNotification(db, input.companyId, input.notificationId);
-        if (!row) return { kind: 'missing', reason: 'the notification row does not exist (its creation was rolled back)' };
-        if (isFinalStatus(row.status)) return { kind: 'final', status: row.status, reason: row.status_reason };
-        const notifiable = { type: row.notifiable_type, id: row.notifiable_id };
-        const found = await resolveForNotifiable(db, input.companyId, row.event_type, notifiable);
-        if (!found) return { kind: 'invalid', reason: `${notifiable.type} ${notifiable.id} no longer exists` };
-        const { context, mapping, resolved } = found;
-        await store.saveResolvedConfig(db, input.notificationId, resolved);
-        const addresses = Object.fromEntries(CHANNELS.map((c) => [c, addressFor(c, context.recipient)])) as Record<Channel, Address | null>;
-        return {
-          kind: 'ready',
-          eventType: row.event_type,
-          isUrgent: mapping.isUrgent,
-          settings: resolved.settings,
-          configId: resolved.configId,
-          providers: channels.plan(resolved.settings.providers),
-          recipient: { kind: context.recipient.kind, timeZone: context.recipient.timeZone, addresses },
-          vars: { ...context.vars, event: { type: mapping.eventType, description: mapping.description }, data: row.data ?? {} },
-        };
-      });
+      // Reads, then one write: no transaction needed (a re-execution reads and writes the same).
+      const db = pool;
+      const row = await store.findNotification(db, input.companyId, input.notificationId);
+      if (!row) return { kind: 'missing', reason: 'the notification row does not exist' };
+      if (isFinalStatus(row.status)) return { kind: 'final', status: row.status, reason: row.status_reason };
+      const notifiable = { type: row.notifiable_type, id: row.notifiable_id };
+      const found = await resolveForNotifiable(db, input.companyId, row.event_type, notifiable);
+      if (!found) return { kind: 'invalid', reason: `${notifiable.type} ${notifiable.id} no longer exists` };
+      const { context, mapping, resolved } = found;
+      await store.saveResolvedConfig(db, input.notificationId, resolved);
+      const addresses = Object.fromEntries(CHANNELS.map((c) => [c, addressFor(c, context.recipient)])) as Record<Channel, Address | null>;
+      const vars = { ...context.vars, event: { type: mapping.eventType, description: mapping.description }, data: row.data ?? {} };
+      const { channel, templateSubject, templateBody } = resolved.settings;
+      return {
+        kind: 'ready',
+        eventType: row.event_type,
+        isUrgent: mapping.isUrgent,
+        settings: resolved.settings,
+        configId: resolved.configId,
+        providers: channels.plan(resolved.settings.providers),
+        recipient: { kind: context.recipient.kind, timeZone: context.recipient.timeZone, addresses },
+        vars,
+        // Rendering is pure: the configured channel's message comes with the plan (one step fewer per notification).
+        primary: addresses[channel] ? render(row.event_type, channel, vars, { subject: templateSubject, body: templateBody }) : undefined,
+      };
     },
 
     /** Renders the message for a channel: pure work, no I/O. A template error is a value (the workflow records it). */
     async renderNotificationMessage(input: RenderInput): Promise<RenderOutcome> {
-      try {
-        return { kind: 'rendered', message: renderNotification(input.eventType, input.channel, input.vars, input.override) };
-      } catch (error) {
-        if (!(error instanceof TemplateError)) throw error;
-        return { kind: 'template_error', error: error.message };
-      }
+      return render(input.eventType, input.channel, input.vars, input.override);
     },
 
     /** A template error: its attempt row and the notification's final status, in one transaction (idempotent). */

@@ -174,6 +174,13 @@ async function main(): Promise<void> {
       [wf.ids],
     );
 
+    // History events per delivered notification (what a notification costs Temporal's persistence).
+    const sample = wf.ids.slice(0, 50);
+    const eventCounts = await Promise.all(
+      sample.map(async (id) => ((await client.client.workflow.getHandle(`notification-${id}`).fetchHistory()).events ?? []).length),
+    );
+    const eventsPerNotification = eventCounts.reduce((a, b) => a + b, 0) / eventCounts.length;
+
     const bareRun = (count: number, label: string) =>
       pooled(count, CONCURRENCY, async (i) => {
         await client.client.workflow.execute('bareEmailWorkflow', {
@@ -190,6 +197,7 @@ async function main(): Promise<void> {
     await bareRun(N, 'run');
     const bareSeconds = (performance.now() - b0) / 1000;
     const bareReceived = smtp.messages.length - beforeBare;
+    const bareEvents = ((await client.client.workflow.getHandle('bare-run-0').fetchHistory()).events ?? []).length;
 
     log(`${N} plain nodemailer sends (concurrency ${CONCURRENCY})`);
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, ignoreTLS: true });
@@ -221,6 +229,10 @@ async function main(): Promise<void> {
       ['workflow path: latency p50 / p95', `${Number(lat.p50).toFixed(0)} / ${Number(lat.p95).toFixed(0)} ms (created -> delivered)`],
       ['workflow path: SMTP call p50', `${Number(smtpLat.p50).toFixed(0)} ms`],
       ['workflow path: messages at SMTP', `${wfReceived}`],
+      [
+        'history events per notification',
+        `${eventsPerNotification.toFixed(1)} (mean of ${eventCounts.length}; min ${Math.min(...eventCounts)}, max ${Math.max(...eventCounts)}); bare workflow ${bareEvents}`,
+      ],
       ['bare workflow + activity: rate', `${bareRate.toFixed(1)} messages/s (${bareSeconds.toFixed(2)} s, ${bareReceived} at SMTP)`],
       ['plain nodemailer: elapsed', `${plainSeconds.toFixed(2)} s`],
       ['plain nodemailer: rate', `${plainRate.toFixed(1)} messages/s`],

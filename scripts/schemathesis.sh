@@ -121,7 +121,7 @@ log "starting the service: API $BASE, PostgreSQL :$PG_PORT, Temporal :$TEMPORAL_
 # Its own session/process group (setsid), so a last-resort SIGKILL reaches its children too.
 DATA_DIR="$TMP/data" PORT="$PORT" HOST=127.0.0.1 EMBEDDED_POSTGRES_PORT="$PG_PORT" \
   TEMPORAL_DEV_PORT="$TEMPORAL_PORT" TEMPORAL_UI_PORT="$UI_PORT" PLATFORM_ADMIN_TOKEN="$PLATFORM_TOKEN" \
-  API_RATE_LIMIT_PER_MINUTE=0 LOG_LEVEL="${LOG_LEVEL:-info}" \
+  API_RATE_LIMIT_PER_MINUTE=0 API_AUTH_FAILURES_PER_MINUTE=0 LOG_LEVEL="${LOG_LEVEL:-info}" \
   setsid node -r @swc-node/register src/main.ts start >"$TMP/service.log" 2>&1 </dev/null &
 SERVICE_PID=$!
 

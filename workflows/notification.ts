@@ -11,6 +11,7 @@ import {
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { NotificationActivities } from '../activities/notifications';
 import {
@@ -43,11 +44,15 @@ import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions } from '../
  *   failed with the reason, without using a retry or the fallback;
  * - a cancel answers at once while an attempt is in flight (`cancelRequested`), and a requested
  *   cancel is honoured between two providers of a channel;
- * - any end other than a bug writes a final status (an activity failure included).
+ * - any end other than a bug writes a final status (an activity failure included);
+ * - fewer steps: search attributes are upserted once per status change (the channel with it), not
+ *   per field, and the configured channel's message is rendered with the plan, not in a step of its own.
  */
 const INFRA_ERRORS_ARE_NOT_ATTEMPTS = 'infra-errors-are-not-attempts';
 const CANCEL_ANSWERS_WHILE_SENDING = 'cancel-answers-while-sending';
 const EVERY_END_WRITES_ITS_ROW = 'every-end-writes-its-row';
+/** Fewer steps per notification: one upsert per status change, and the message rendered with the plan. */
+const FEWER_STEPS = 'fewer-steps';
 
 /** Rendering is pure work in the worker; a template error comes back as a value and is never retried. */
 const rendering = proxyLocalActivities<NotificationActivities>({
@@ -105,14 +110,25 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     },
   );
 
+  // Search attributes change with the status: one upsert per status change, carrying the channel
+  // when it changed too (each upsert is a history event and a visibility write).
+  const fewerSteps = patched(FEWER_STEPS);
+  const fewerUpserts = fewerSteps;
+  let upsertedChannel: Channel | null = null;
   const setStatus = (status: NotificationStatus, reason: string | null = null) => {
     state.status = status;
     state.reason = reason;
-    upsertSearchAttributes([{ key: NotificationStatusKey, value: status }]);
+    if (!fewerUpserts) return upsertSearchAttributes([{ key: NotificationStatusKey, value: status }]);
+    const channelChanged = state.channel !== null && state.channel !== upsertedChannel;
+    upsertedChannel = state.channel;
+    upsertSearchAttributes([
+      { key: NotificationStatusKey, value: status },
+      ...(channelChanged ? [{ key: NotificationChannel, value: state.channel! }] : []),
+    ]);
   };
   const setChannel = (channel: Channel) => {
     state.channel = channel;
-    upsertSearchAttributes([{ key: NotificationChannel, value: channel }]);
+    if (!fewerUpserts) upsertSearchAttributes([{ key: NotificationChannel, value: channel }]);
   };
   const attemptsMade = () => new Set(state.attempts.map((a) => a.attempt)).size;
 
@@ -148,11 +164,13 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
   };
 
   async function run(): Promise<NotificationResult> {
-    // Also set at start by the service; repeated here so every run carries them, however started.
-    upsertSearchAttributes([
-      { key: CompanyId, value: input.companyId },
-      { key: NotificationEventTypeKey, value: input.eventType },
-    ]);
+    // Set at start by the service; a run started otherwise (by hand, by an older starter) sets them here.
+    if (!fewerUpserts || workflowInfo().typedSearchAttributes.get(CompanyId) === undefined) {
+      upsertSearchAttributes([
+        { key: CompanyId, value: input.companyId },
+        { key: NotificationEventTypeKey, value: input.eventType },
+      ]);
+    }
     const prepared = await bookkeeping.prepareNotification({ notificationId: input.notificationId, companyId: input.companyId });
     if (prepared.kind === 'missing') return end('failed', prepared.reason);
     if (prepared.kind === 'final') return end(prepared.status, prepared.reason);
@@ -189,7 +207,9 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
 
       let message: RenderedMessage | undefined;
       if (address) {
-        const rendered = await render(base, attempt + 1, address.to, p, leg.isFallback);
+        // The configured channel's message came with the plan (newer runs); otherwise render it now.
+        const planned = !leg.isFallback && fewerSteps ? p.primary : undefined;
+        const rendered = await render(base, attempt + 1, address.to, p, leg.isFallback, planned);
         if (rendered.kind === 'template_error') {
           attempt += 1;
           state.attempts.push({
@@ -297,17 +317,20 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     recipient: string,
     p: Ready,
     isFallback: boolean,
+    planned: RenderOutcome | undefined,
   ): Promise<{ kind: 'rendered'; message: RenderedMessage } | { kind: 'template_error'; error: string; reason: string }> {
     let outcome: RenderOutcome | RenderedMessage;
     try {
-      outcome = await rendering.renderNotificationMessage({
-        ...base,
-        attempt: attemptNumber,
-        recipient,
-        vars: p.vars,
-        // Overrides belong to the configured (primary) channel; the fallback uses its default template.
-        override: isFallback ? null : { subject: p.settings.templateSubject, body: p.settings.templateBody },
-      });
+      outcome =
+        planned ??
+        (await rendering.renderNotificationMessage({
+          ...base,
+          attempt: attemptNumber,
+          recipient,
+          vars: p.vars,
+          // Overrides belong to the configured (primary) channel; the fallback uses its default template.
+          override: isFallback ? null : { subject: p.settings.templateSubject, body: p.settings.templateBody },
+        }));
     } catch (error) {
       const failure = error instanceof ActivityFailure ? error.cause : error;
       if (failure instanceof ApplicationFailure && failure.type === 'TemplateError') {

@@ -214,7 +214,7 @@ export interface Address {
 }
 
 export type PreparedNotification =
-  /** No row: the creating transaction rolled back after the workflow started. Nothing to do. */
+  /** No row (a workflow started by hand, or an older run whose creating transaction rolled back). Nothing to do. */
   | { kind: 'missing'; reason: string }
   /** The row is already final (e.g. a reset workflow): report it, change nothing. */
   | { kind: 'final'; status: NotificationFinalStatus; reason: string | null }
@@ -230,6 +230,8 @@ export type PreparedNotification =
       providers: Record<Channel, string[]>;
       recipient: { kind: 'customer' | 'staff'; timeZone: string; addresses: Record<Channel, Address | null> };
       vars: TemplateVariables;
+      /** The configured channel's message, rendered with the configuration (absent: no address there, or an older activity). */
+      primary?: RenderOutcome;
     };
 
 export interface RenderInput {

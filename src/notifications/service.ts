@@ -34,6 +34,7 @@ import {
   toConfigRow,
   upsertConfig,
   type AttemptRow,
+  type NotificationRow,
 } from './store';
 import {
   AnalyticsQuery,
@@ -140,6 +141,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     const r = await findNotification(pool, companyId, id);
     if (!r) throw new NotFoundError('notification', id);
     const attempts = await listAttempts(pool, companyId, id);
+    return toView(r, attempts, isFinalStatus(r.status) || options.live === false ? null : await liveState(r.workflow_id));
+  }
+
+  function toView(r: NotificationRow, attempts: AttemptRow[], live: NotificationView['live']): NotificationView {
     return {
       id: r.id,
       companyId: r.company_id,
@@ -154,7 +159,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       completedAt: iso(r.completed_at),
       resolvedConfig: r.resolved_config as NotificationView['resolvedConfig'],
       attempts: attempts.map(toAttemptView),
-      live: isFinalStatus(r.status) || options.live === false ? null : await liveState(r.workflow_id),
+      live,
     };
   }
 
@@ -186,6 +191,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     idempotencyKey?: string,
   ): Promise<SendNotificationResult> {
     const request = { ...input, data: input.data ?? {} };
+    let inserted: NotificationRow | undefined;
     const { created, response } = await createThenStart<{ notificationId: string; eventType: NotificationEventType }>({
       pool,
       client: temporal,
@@ -201,11 +207,13 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           throw new NotFoundError(request.notifiable.type, request.notifiable.id);
         }
         const id = randomUUID();
-        await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
+        inserted = await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
         return { notificationId: id, eventType: request.eventType };
       },
       workflowOf: (r) => workflowOf({ id: r.notificationId, companyId, eventType: r.eventType ?? request.eventType }),
     });
+    // A new notification is the row as inserted (nothing has happened to it yet); a replay is read back.
+    if (created && inserted) return { created, notification: toView(inserted, [], null) };
     return { created, notification: await getNotification(companyId, response.notificationId, { live: false }) };
   }
 

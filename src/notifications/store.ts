@@ -12,35 +12,31 @@ export interface EventMapping extends EventDefaults {
   isUrgent: boolean;
 }
 
-export async function loadEventMapping(db: Queryable, eventType: string): Promise<EventMapping | null> {
-  const { rows } = await db.query(
-    `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent
-       FROM notification_event_mappings WHERE event_type = $1`,
-    [eventType],
-  );
-  const r = rows[0];
-  return r
-    ? {
-        eventType: r.event_type,
-        description: r.description,
-        channel: r.default_channel,
-        fallbackChannel: r.default_fallback_channel,
-        isUrgent: r.is_urgent,
-      }
-    : null;
-}
+const toMapping = (r: Record<string, any>): EventMapping => ({
+  eventType: r.event_type,
+  description: r.description,
+  channel: r.default_channel,
+  fallbackChannel: r.default_fallback_channel,
+  isUrgent: r.is_urgent,
+});
+
+/** The seeded event types never change while a process runs (only a migration adds one): read them once. */
+let mappings: Promise<EventMapping[]> | undefined;
 
 export async function listEventMappings(db: Queryable): Promise<EventMapping[]> {
-  const { rows } = await db.query(
-    `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
-  );
-  return rows.map((r) => ({
-    eventType: r.event_type,
-    description: r.description,
-    channel: r.default_channel,
-    fallbackChannel: r.default_fallback_channel,
-    isUrgent: r.is_urgent,
-  }));
+  mappings ??= db
+    .query(
+      `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
+    )
+    .then(({ rows }) => rows.map(toMapping));
+  return mappings.catch((error) => {
+    mappings = undefined;
+    throw error;
+  });
+}
+
+export async function loadEventMapping(db: Queryable, eventType: string): Promise<EventMapping | null> {
+  return (await listEventMappings(db)).find((m) => m.eventType === eventType) ?? null;
 }
 
 /** Whether an entity of the hierarchy exists in the company. */
@@ -192,12 +188,15 @@ export interface NotificationRow {
 export async function insertNotification(
   db: Queryable,
   row: { id: string; companyId: string; eventType: string; notifiable: { type: string; id: string }; data: unknown; workflowId: string },
-): Promise<void> {
-  await db.query(
+): Promise<NotificationRow> {
+  const { rows } = await db.query<NotificationRow>(
     `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     RETURNING id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
+               workflow_id, created_at, updated_at, completed_at`,
     [row.id, row.companyId, row.eventType, row.notifiable.type, row.notifiable.id, JSON.stringify(row.data ?? {}), row.workflowId],
   );
+  return rows[0];
 }
 
 export async function findNotification(db: Queryable, companyId: string, id: string): Promise<NotificationRow | undefined> {
@@ -356,23 +355,56 @@ export async function reserveAttempt(
   a: AttemptIdentity,
   rateLimit: { count: number; windowSeconds: number } | null,
 ): Promise<Reservation> {
-  if (rateLimit) {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`rate:${a.companyId}:${a.channel}:${a.recipient}`]);
+  const values = [
+    a.companyId,
+    a.notificationId,
+    a.configId,
+    a.eventType,
+    a.channel,
+    a.provider,
+    a.recipient,
+    a.attempt,
+    a.isFallback,
+    a.key,
+    a.providerKey ?? a.key,
+  ];
+  if (!rateLimit) {
+    // One statement: insert the attempt and show 'sending' on the notification, or find the row a
+    // previous execution of this attempt inserted (the CTE's snapshot does not see its own insert).
+    const { rows } = await tx.query(
+      `WITH ins AS (
+         INSERT INTO notification_deliveries
+           (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback,
+            idempotency_key, provider_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id, status, error, error_kind, provider_message_id, latency_ms),
+       sending AS (
+         UPDATE notifications SET status = 'sending', status_reason = NULL, updated_at = now()
+          WHERE id = $2 AND status NOT IN ${FINAL} AND EXISTS (SELECT 1 FROM ins))
+       SELECT 'new' AS kind, * FROM ins
+       UNION ALL
+       SELECT 'existing', id, status, error, error_kind, provider_message_id, latency_ms
+         FROM notification_deliveries WHERE idempotency_key = $10`,
+      values,
+    );
+    const { kind, ...row } = rows[0];
+    return { kind, row } as Reservation;
   }
+  // With a rate limit, check-and-insert is serialised per recipient and channel in the caller's transaction.
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`rate:${a.companyId}:${a.channel}:${a.recipient}`]);
   const existing = await tx.query(
     `SELECT id, status, error, error_kind, provider_message_id, latency_ms FROM notification_deliveries WHERE idempotency_key = $1`,
     [a.key],
   );
   if (existing.rows[0]) return { kind: 'existing', row: existing.rows[0] };
-  if (rateLimit) {
-    const { rows } = await tx.query(
-      `SELECT count(*)::int AS n FROM notification_deliveries
-        WHERE company_id = $1 AND channel = $2 AND recipient = $3 AND status <> 'failed'
-          AND started_at > now() - make_interval(secs => $4)`,
-      [a.companyId, a.channel, a.recipient, rateLimit.windowSeconds],
-    );
-    if (rows[0].n >= rateLimit.count) return { kind: 'limited', sent: rows[0].n };
-  }
+  const { rows } = await tx.query(
+    `SELECT count(*)::int AS n FROM notification_deliveries
+      WHERE company_id = $1 AND channel = $2 AND recipient = $3 AND status <> 'failed'
+        AND started_at > now() - make_interval(secs => $4)`,
+    [a.companyId, a.channel, a.recipient, rateLimit.windowSeconds],
+  );
+  if (rows[0].n >= rateLimit.count) return { kind: 'limited', sent: rows[0].n };
   const inserted = await tx.query(
     `INSERT INTO notification_deliveries
        (company_id, notification_id, config_id, event_type, channel, provider, recipient, attempt_number, is_fallback,
@@ -380,19 +412,7 @@ export async function reserveAttempt(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING id, status, error, error_kind, provider_message_id, latency_ms`,
-    [
-      a.companyId,
-      a.notificationId,
-      a.configId,
-      a.eventType,
-      a.channel,
-      a.provider,
-      a.recipient,
-      a.attempt,
-      a.isFallback,
-      a.key,
-      a.providerKey ?? a.key,
-    ],
+    values,
   );
   await markNotificationSending(tx, a.notificationId);
   return { kind: 'new', row: inserted.rows[0] };
@@ -405,18 +425,24 @@ export async function markMayHaveSent(db: Queryable, attemptId: string): Promise
 
 /** Records a provider's answer on the attempt row; a sent attempt makes the notification delivered in the same statement batch. */
 export async function recordAttemptOutcome(
-  tx: Queryable,
+  db: Queryable,
   attemptId: string,
   notificationId: string,
   outcome: { status: 'sent'; providerMessageId: string | null } | { status: 'failed'; errorKind: string; error: string },
   latencyMs: number,
   ambiguous: boolean,
 ): Promise<void> {
-  await tx.query(
-    `UPDATE notification_deliveries
-        SET status = $2, error = $3, error_kind = $4, provider_message_id = $5, completed_at = now(), latency_ms = $6,
-            may_have_sent = may_have_sent OR $7
-      WHERE id = $1 AND status = 'sending'`,
+  // One statement, so atomic without a transaction: the attempt, and for a sent one the
+  // notification's final state, change together.
+  await db.query(
+    `WITH attempt AS (
+       UPDATE notification_deliveries
+          SET status = $2, error = $3, error_kind = $4, provider_message_id = $5, completed_at = now(), latency_ms = $6,
+              may_have_sent = may_have_sent OR $7
+        WHERE id = $1 AND status = 'sending'
+        RETURNING status)
+     UPDATE notifications SET status = 'delivered', status_reason = NULL, completed_at = now(), updated_at = now()
+      WHERE id = $8 AND $2 = 'sent' AND status NOT IN ${FINAL}`,
     [
       attemptId,
       outcome.status,
@@ -425,9 +451,9 @@ export async function recordAttemptOutcome(
       outcome.status === 'sent' ? outcome.providerMessageId : null,
       latencyMs,
       ambiguous,
+      notificationId,
     ],
   );
-  if (outcome.status === 'sent') await finishNotification(tx, notificationId, 'delivered', null);
 }
 
 /** An attempt whose activity ended without an outcome: say so rather than leave it 'sending'. */

@@ -41,8 +41,22 @@ describe('notification workflow (time-skipping server)', () => {
 
   beforeAll(async () => {
     [env, servers] = await Promise.all([timeSkippingTemporal(), startChannelServers()]);
-    rig = await startRig({ connection: env.nativeConnection, client: env.client, pool, channels: testChannels(servers) });
+    rig = await startRig({
+      connection: env.nativeConnection,
+      client: env.client,
+      pool,
+      channels: testChannels(servers),
+      // A database blip on demand: the next bookkeeping step fails once, then succeeds.
+      around: async (name, run) => {
+        if (name === 'prepareNotification' && blipNextPrepare) {
+          blipNextPrepare = false;
+          throw new Error('connection terminated unexpectedly (injected blip)');
+        }
+        return run();
+      },
+    });
   });
+  let blipNextPrepare = false;
   afterEach(() => {
     servers.smtp.refuseAll(null);
     servers.smtpBackup.refuseAll(null);
@@ -57,7 +71,8 @@ describe('notification workflow (time-skipping server)', () => {
   });
 
   const config = (org: Organisation, body: NotificationConfigInput) => rig.service.upsertNotificationConfig(org.companyId, body);
-  const started: string[] = [];
+  /** Every notification this file starts, with the test that started it (the label of its recorded history). */
+  const started: Array<{ id: string; label: string }> = [];
   const send = async (
     org: Organisation,
     eventType: NotificationEventType,
@@ -65,7 +80,10 @@ describe('notification workflow (time-skipping server)', () => {
     data: Record<string, unknown> = {},
   ) => {
     const id = (await rig.service.sendNotification(org.companyId, { eventType, notifiable, data })).notification.id;
-    started.push(id);
+    started.push({
+      id,
+      label: (expect.getState().currentTestName ?? 'notification').replace(/^notification workflow \(time-skipping server\) /, ''),
+    });
     return id;
   };
   const mailsTo = (address: string) => servers.smtp.messages.filter((m) => m.to.includes(address)).length;
@@ -224,6 +242,36 @@ describe('notification workflow (time-skipping server)', () => {
     expect(servers.smtpBackup.messages.at(-1)!.messageId).toBe(`<${id}.3.smtp-backup@salon.test>`);
   });
 
+  it('a provider refusing our credentials (401) is a configuration error: recorded as such, retried, not taken for a bad number', async () => {
+    const org = await createOrganisation(pool);
+    await config(org, {
+      configurableType: 'company',
+      configurableId: org.companyId,
+      eventType: 'payment_received',
+      channel: 'sms',
+      fallbackChannel: 'none',
+      retryCount: 1,
+      retryDelayMinutes: 1,
+    });
+    servers.twilio.failNext(401);
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect((await attemptsOf(pool, id)).map((r) => [r.attempt_number, r.status, r.error_kind])).toEqual([
+      [1, 'failed', 'configuration'],
+      [2, 'sent', null],
+    ]);
+  });
+
+  it('a bookkeeping step that fails once (a database blip) is retried by the worker and costs no attempt', async () => {
+    const org = await createOrganisation(pool);
+    blipNextPrepare = true;
+    const prepares = rig.calls.prepareNotification ?? 0;
+    const id = await send(org, 'payment_received', { type: 'customer', id: org.customerId });
+    expect(await resultOf(env.client, id)).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(rig.calls.prepareNotification - prepares).toBe(2);
+    expect(await attemptsOf(pool, id)).toHaveLength(1);
+  });
+
   it('a template error is recorded on an attempt row and never retried', async () => {
     const org = await createOrganisation(pool);
     const before = servers.smtp.received;
@@ -233,7 +281,7 @@ describe('notification workflow (time-skipping server)', () => {
       eventType: 'appointment_confirmed',
       templateBody: 'Hi {{data.missing}}',
     });
-    const rendersBefore = rig.calls.renderNotificationMessage ?? 0;
+    const calls = { prepare: rig.calls.prepareNotification ?? 0, record: rig.calls.recordTemplateFailure ?? 0 };
     const missing = await send(org, 'appointment_confirmed', { type: 'appointment', id: org.appointmentId });
     const result = await resultOf(env.client, missing);
     expect(result.status).toBe('failed');
@@ -241,8 +289,9 @@ describe('notification workflow (time-skipping server)', () => {
     expect((await attemptsOf(pool, missing)).map((r) => [r.attempt_number, r.provider, r.status, r.error_kind])).toEqual([
       [1, 'template', 'failed', 'template'],
     ]);
-    // The render activity ran once: a non-retryable failure, no retry.
-    expect(rig.calls.renderNotificationMessage - rendersBefore).toBe(1);
+    // Rendered once (with the plan) and recorded once: a template error is never retried.
+    expect(rig.calls.prepareNotification - calls.prepare).toBe(1);
+    expect(rig.calls.recordTemplateFailure - calls.record).toBe(1);
 
     // A syntax error that slipped past validation (written straight to the table) fails the same way.
     await pool.query(`UPDATE notification_configurations SET template_body = 'Hi {{#if}}' WHERE company_id = $1`, [org.companyId]);
@@ -394,68 +443,33 @@ describe('notification workflow (time-skipping server)', () => {
     expect(servers.twilio.messages.at(-1)).toMatchObject({ to: 'whatsapp:+34600000001', from: 'whatsapp:+14155238886' });
   });
 
-  it('a workflow waits for the creating transaction: it sends after COMMIT, and ends failed without sending after ROLLBACK', async () => {
+  it('a workflow started by hand without its row ends failed, sends nothing and writes nothing; it sets its own search attributes', async () => {
     const org = await createOrganisation(pool);
     const address = await emailOf('customers', org.customerId);
-    for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
-      const id = randomUUID();
-      const db = await pool.connect();
-      try {
-        // What sendNotification does, with the end of the transaction delayed by hand.
-        await db.query('BEGIN');
-        await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`notification:${id}`]);
-        await db.query(
-          `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, workflow_id) VALUES ($1, $2, 'payment_received', 'customer', $3, $4)`,
-          [id, org.companyId, org.customerId, `notification-${id}`],
-        );
-        const handle = await env.client.workflow.start('notificationWorkflow', {
-          workflowId: `notification-${id}`,
-          taskQueue: rig.taskQueue,
-          args: [{ notificationId: id, companyId: org.companyId, eventType: 'payment_received' }],
-        });
-        // The workflow's first activity is blocked on the creating transaction's advisory lock.
-        await until('the activity to wait on the lock', async () => {
-          const { rows } = await pool.query(
-            `SELECT count(*)::int AS n FROM pg_locks, hashtextextended($1, 0) AS h
-              WHERE locktype = 'advisory' AND NOT granted
-                AND classid::bigint = ((h >> 32) & 4294967295) AND objid::bigint = (h & 4294967295)`,
-            [`notification:${id}`],
-          );
-          return rows[0].n > 0;
-        });
-        const mails = mailsTo(address);
-        expect(await attemptsOf(pool, id)).toHaveLength(0);
-        await db.query(outcome);
-        const result = await handle.result();
-        // Started here without search attributes: the workflow sets its own.
-        const described = await handle.describe();
-        expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
-        expect(described.typedSearchAttributes.get(NotificationEventTypeKey)).toBe('payment_received');
-        if (outcome === 'COMMIT') {
-          expect(result.status).toBe('delivered');
-          expect(mailsTo(address)).toBe(mails + 1);
-        } else {
-          expect(result).toMatchObject({ status: 'failed', reason: expect.stringContaining('rolled back'), attempts: 0 });
-          expect(mailsTo(address)).toBe(mails);
-          expect(
-            (
-              await pool.query(
-                `SELECT 1 FROM notifications WHERE id = $1 UNION ALL SELECT 1 FROM notification_deliveries WHERE notification_id = $1`,
-                [id],
-              )
-            ).rowCount,
-          ).toBe(0);
-        }
-      } finally {
-        db.release();
-      }
-    }
+    const mails = mailsTo(address);
+    const id = randomUUID();
+    const handle = await env.client.workflow.start('notificationWorkflow', {
+      workflowId: `notification-${id}`,
+      taskQueue: rig.taskQueue,
+      args: [{ notificationId: id, companyId: org.companyId, eventType: 'payment_received' }],
+    });
+    expect(await handle.result()).toMatchObject({ status: 'failed', reason: expect.stringContaining('does not exist'), attempts: 0 });
+    const described = await handle.describe();
+    expect(described.typedSearchAttributes.get(CompanyId)).toBe(org.companyId);
+    expect(described.typedSearchAttributes.get(NotificationEventTypeKey)).toBe('payment_received');
+    expect(mailsTo(address)).toBe(mails);
+    const written = await pool.query(
+      `SELECT 1 FROM notifications WHERE id = $1 UNION ALL SELECT 1 FROM notification_deliveries WHERE notification_id = $1`,
+      [id],
+    );
+    expect(written.rowCount).toBe(0);
   });
 
   it('replays every history of this file deterministically with the current workflow code', async () => {
     expect(started.length).toBeGreaterThan(20);
     const histories = await Promise.all(
-      started.map(async (id) => ({
+      started.map(async ({ id, label }) => ({
+        label,
         workflowId: `notification-${id}`,
         history: await env.client.workflow.getHandle(`notification-${id}`).fetchHistory(),
       })),

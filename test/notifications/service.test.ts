@@ -93,6 +93,31 @@ describe('notification service (Temporal dev server)', () => {
     );
   });
 
+  it('a cancel answers at once while an attempt is in flight (cancel_requested), and the attempt decides', async () => {
+    // The attempt gets through: delivered, although a cancel was requested meanwhile.
+    let held = servers.smtp.hold();
+    const first = (await rig.service.sendNotification(org.companyId, body())).notification;
+    await held.arrived;
+    let t = Date.now();
+    const requested = await rig.service.cancelNotification(org.companyId, first.id, 'changed my mind');
+    expect(Date.now() - t).toBeLessThan(2_500);
+    expect(requested).toMatchObject({ outcome: 'cancel_requested', notification: { live: { cancelRequested: true, status: 'sending' } } });
+    held.release();
+    expect(await resultOf(env.client, first.id)).toMatchObject({ status: 'delivered' });
+
+    // The attempt fails: cancelled, with no retry.
+    held = servers.smtp.hold();
+    servers.smtp.refuseNext({ code: 451 });
+    const second = (await rig.service.sendNotification(org.companyId, body())).notification;
+    await held.arrived;
+    t = Date.now();
+    expect((await rig.service.cancelNotification(org.companyId, second.id, 'changed my mind')).outcome).toBe('cancel_requested');
+    expect(Date.now() - t).toBeLessThan(2_500);
+    held.release();
+    expect(await resultOf(env.client, second.id)).toMatchObject({ status: 'cancelled', reason: 'changed my mind', attempts: 1 });
+    expect(await attemptsOf(pool, second.id)).toHaveLength(1);
+  });
+
   it('honours an Idempotency-Key: same body -> the same notification, another body -> conflict', async () => {
     const key = `idem-${randomUUID()}`;
     const before = servers.smtp.messages.length;

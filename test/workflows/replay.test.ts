@@ -11,6 +11,11 @@ describe('recorded workflow histories replay with the current code', () => {
   it('replays every recorded history without nondeterminism', async () => {
     const histories = loadHistories();
     expect(histories.length).toBeGreaterThanOrEqual(10);
+    // The recordings cover the shapes a change is most likely to break (recorded by
+    // test/notifications/delivery.test.ts with UPDATE_HISTORIES=1, named after their test).
+    const names = histories.map((h) => h.workflowId).join('\n');
+    for (const shape of ['cancel', 'quiet-hours', 'template-error', 'fails-once', 'falls-back', 'rate-limit'])
+      expect(names).toMatch(new RegExp(`^notification-.*${shape}`, 'm'));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
