@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../src/dev/free-port';
+import { createNotificationService } from '../../src/notifications/service';
+import { startTwilioServer } from '../support/channel-servers';
+import { testPool } from '../support/database';
+import { createOrganisation } from '../support/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -71,6 +76,51 @@ describe('process roles shut down gracefully on SIGTERM', () => {
     expect(messages.indexOf('stopped')).toBeGreaterThan(messages.indexOf('shutting down'));
     expect(code).toBe(0);
   });
+
+  it("a provider refusing the worker's credentials is logged at error level and counted on its metrics endpoint", async () => {
+    const pool = testPool();
+    const twilio = await startTwilioServer('ACmetrics', 'right');
+    const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
+    const client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    try {
+      const org = await createOrganisation(pool);
+      await pool.query(
+        `INSERT INTO notification_configurations (company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, retry_count)
+         VALUES ($1, 'company', $1, 'payment_received', 'sms', 'none', 0)`,
+        [org.companyId],
+      );
+      const taskQueue = `proc-${randomUUID()}`;
+      const metricsPort = await freePort();
+      let metrics = '';
+      const { logs } = await runUntilSigterm(
+        'worker',
+        'worker running',
+        {
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          WORKER_METRICS_BIND_ADDRESS: `127.0.0.1:${metricsPort}`,
+          TWILIO_BASE_URL: twilio.baseUrl,
+          TWILIO_ACCOUNT_SID: 'ACmetrics',
+          TWILIO_AUTH_TOKEN: 'wrong', // the provider answers 401
+        },
+        async () => {
+          const { notification } = await createNotificationService({ pool, client, taskQueue }).sendNotification(org.companyId, {
+            eventType: 'payment_received',
+            notifiable: { type: 'customer', id: org.customerId },
+          });
+          expect(await client.workflow.getHandle(notification.workflowId).result()).toMatchObject({ status: 'failed' });
+          metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          const { rows } = await pool.query(`SELECT error_kind FROM notification_deliveries WHERE notification_id = $1`, [notification.id]);
+          expect(rows).toEqual([{ error_kind: 'configuration' }]);
+        },
+      );
+      expect(metrics).toMatch(/^notification_provider_configuration_errors(_total)?\{[^}]*provider="twilio-sms"[^}]*\} 1$/m);
+      expect(logs).toContainEqual(expect.objectContaining({ level: 50, msg: expect.stringContaining('provider refused our credentials') }));
+    } finally {
+      await connection.close();
+      await twilio.close();
+      await pool.end();
+    }
+  }, 60_000);
 
   it('the API closes its listener and exits 0', async () => {
     const { code, logs } = await runUntilSigterm('api', 'API listening', { PORT: String(await freePort()) });
