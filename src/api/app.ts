@@ -12,6 +12,8 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { callbackRoutes } from '../callbacks/routes';
+import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
@@ -56,12 +58,13 @@ export function createApp(deps: AppDeps): Express {
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
   });
   // The features' services; each router gets only its own.
-  const { pool, temporal: client, taskQueue, logger } = deps;
+  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool }));
-  directoryRoutes(routes, createDirectoryService({ pool }));
-  const { durability, startTimeoutMs } = deps;
+  directoryRoutes(routes, createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable }));
   notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
+  callbackRoutes(routes, callbacks);
 
   app.use(routes.router);
   const document = openApiDocument(registry);

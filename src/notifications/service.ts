@@ -3,8 +3,9 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateStage, 
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { requestHash } from '../db/idempotency';
-import { createThenStart, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import { claimIdempotencyKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
+import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import type { Queryable } from '../db/transaction';
 import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
 import {
@@ -74,6 +75,8 @@ export interface NotificationServiceDeps {
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
+/** Keys of notifications other features queue in their own transactions. */
+const ENQUEUE_SCOPE = 'notifications.enqueue';
 /** Items of a batch sent at once (each is a transaction and a workflow start). */
 const BATCH_CONCURRENCY = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -216,6 +219,41 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     if (created && inserted) return { created, notification: toView(inserted, [], null) };
     return { created, notification: await getNotification(companyId, response.notificationId, { live: false }) };
   }
+
+  /**
+   * For other features' transactions (a callback escalation, an appointment change): inserts the
+   * notification row inside the caller's transaction and returns the workflow to start once it has
+   * committed (with `startQueued`). If the process dies in between, the reconciler starts it: the
+   * notification is never lost with the change that caused it.
+   */
+  async function enqueueNotification(
+    tx: Queryable,
+    companyId: string,
+    input: SendNotificationInput,
+    /** Makes a retried caller (an activity) find the notification it queued instead of queueing another. */
+    idempotencyKey?: string,
+  ): Promise<{ notificationId: string; start: WorkflowStart; created: boolean }> {
+    const request = { ...input, data: input.data ?? {} };
+    const scope = idempotencyKey === undefined ? undefined : { companyId, scope: ENQUEUE_SCOPE, key: idempotencyKey };
+    if (scope) {
+      const claim = await claimIdempotencyKey<{ notificationId: string }>(tx, scope, requestHash(request));
+      if (claim.kind === 'replay') {
+        const id = claim.response.notificationId;
+        return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: false };
+      }
+    }
+    if (!(await entityExists(tx, companyId, request.notifiable.type, request.notifiable.id))) {
+      throw new NotFoundError(request.notifiable.type, request.notifiable.id);
+    }
+    const id = randomUUID();
+    await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
+    if (scope) await recordIdempotentResponse(tx, scope, 201, { notificationId: id });
+    return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: true };
+  }
+
+  /** Starts a queued notification's workflow after its transaction committed (never throws for Temporal: the reconciler catches up). */
+  const startQueued = (start: WorkflowStart) =>
+    startCommitted(start, { client: temporal, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger });
 
   /**
    * Cancels a notification. A final one is a ConflictError. While it waits, it is cancelled at once
@@ -396,6 +434,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     resolveNotificationConfig,
     listEventTypes,
     notificationAnalytics,
+    enqueueNotification,
+    startQueued,
     outbox,
   };
 }
