@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { DateTime } from 'luxon';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -29,6 +30,21 @@ interface CallbackNotice {
   /** Unique per callback and purpose, e.g. `<callback>:escalation:2`. */
   key: string;
   data: Record<string, unknown>;
+}
+
+/**
+ * Runs an activity body while heartbeating every second (the workflow sets a heartbeat timeout on
+ * the activities that talk to Temporal): a worker that dies mid-step is noticed within the
+ * timeout, a live one is never presumed dead while it waits for the pool or for Temporal.
+ */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 1_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export function createCallbackActivities({ pool, logger, notifications }: CallbackActivityDeps) {
@@ -81,21 +97,23 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
       /** Unique per assignment of this callback. */
       key: string;
     }): Promise<AssignmentResult> {
-      const { result, start } = await withTransaction(pool, async (tx) => {
-        const result = await store.assignCallback(tx, input.callbackId, input.explicit, input.exclude);
-        if (!result.assignedTo) return { result, start: undefined };
-        const { start } = await queue(tx, {
-          callbackId: input.callbackId,
-          companyId: input.companyId,
-          to: result.assignedTo,
-          eventType: 'staff_assigned',
-          key: `${input.callbackId}:assignment:${input.key}`,
-          data: { description: 'a callback to a customer', reason: result.reason },
+      return heartbeating(async () => {
+        const { result, start } = await withTransaction(pool, async (tx) => {
+          const result = await store.assignCallback(tx, input.callbackId, input.explicit, input.exclude);
+          if (!result.assignedTo) return { result, start: undefined };
+          const { start } = await queue(tx, {
+            callbackId: input.callbackId,
+            companyId: input.companyId,
+            to: result.assignedTo,
+            eventType: 'staff_assigned',
+            key: `${input.callbackId}:assignment:${input.key}`,
+            data: { description: 'a callback to a customer', reason: result.reason },
+          });
+          return { result, start };
         });
-        return { result, start };
+        if (start) await notifications.startQueued(start);
+        return result;
       });
-      if (start) await notifications.startQueued(start);
-      return result;
     },
 
     async recordCallbackAttempt(input: {
@@ -129,26 +147,28 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
 
     /** The pre-breach warning to the assignee (`callback_sla_warning`), recorded on the row. */
     async warnCallbackAssignee(input: { callbackId: string; companyId: string; staffId: string; at: string }): Promise<void> {
-      const { start } = await withTransaction(pool, async (tx) => {
-        await store.markWarned(tx, input.callbackId, new Date(input.at));
-        // The deadline as the assignee reads it: their own time zone.
-        const { rows } = await tx.query(
-          `SELECT c.expires_at, s.time_zone FROM callback_requests c JOIN staff s ON s.company_id = c.company_id AND s.id = $2 WHERE c.id = $1`,
-          [input.callbackId, input.staffId],
-        );
-        const dueAtLocal = rows[0]
-          ? DateTime.fromJSDate(rows[0].expires_at, { zone: rows[0].time_zone }).toFormat('HH:mm (ccc d LLL, ZZZZ)')
-          : null;
-        return queue(tx, {
-          callbackId: input.callbackId,
-          companyId: input.companyId,
-          to: input.staffId,
-          eventType: 'callback_sla_warning',
-          key: `${input.callbackId}:warning`,
-          data: { dueAtLocal },
+      return heartbeating(async () => {
+        const { start } = await withTransaction(pool, async (tx) => {
+          await store.markWarned(tx, input.callbackId, new Date(input.at));
+          // The deadline as the assignee reads it: their own time zone.
+          const { rows } = await tx.query(
+            `SELECT c.expires_at, s.time_zone FROM callback_requests c JOIN staff s ON s.company_id = c.company_id AND s.id = $2 WHERE c.id = $1`,
+            [input.callbackId, input.staffId],
+          );
+          const dueAtLocal = rows[0]
+            ? DateTime.fromJSDate(rows[0].expires_at, { zone: rows[0].time_zone }).toFormat('HH:mm (ccc d LLL, ZZZZ)')
+            : null;
+          return queue(tx, {
+            callbackId: input.callbackId,
+            companyId: input.companyId,
+            to: input.staffId,
+            eventType: 'callback_sla_warning',
+            key: `${input.callbackId}:warning`,
+            data: { dueAtLocal },
+          });
         });
+        await notifications.startQueued(start);
       });
-      await notifications.startQueued(start);
     },
 
     /**
@@ -166,53 +186,57 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
       notes: string | null;
       at: string;
     }): Promise<{ escalationId: string; to: string | null; notificationId: string | null }> {
-      const outcome = await withTransaction(pool, async (tx) => {
-        const to = await store.managerFor(tx, input.companyId, input.branchId);
-        const row = await store.insertEscalation(tx, {
-          callbackId: input.callbackId,
-          key: input.key,
-          reason: input.reason,
-          from: input.from,
-          to,
-          notes: input.notes,
-          at: new Date(input.at),
+      return heartbeating(async () => {
+        const outcome = await withTransaction(pool, async (tx) => {
+          const to = await store.managerFor(tx, input.companyId, input.branchId);
+          const row = await store.insertEscalation(tx, {
+            callbackId: input.callbackId,
+            key: input.key,
+            reason: input.reason,
+            from: input.from,
+            to,
+            notes: input.notes,
+            at: new Date(input.at),
+          });
+          if (!to) return { escalationId: row.id, to, notificationId: null, start: undefined };
+          const queued = await queue(tx, {
+            callbackId: input.callbackId,
+            companyId: input.companyId,
+            to,
+            eventType: 'callback_escalated',
+            key: `${input.callbackId}:escalation:${input.key}`,
+            data: { reason: input.reason.replace(/_/g, ' ') },
+          });
+          if (row.created) await store.attachNotification(tx, row.id, queued.notificationId);
+          return { escalationId: row.id, to, notificationId: queued.notificationId, start: queued.start };
         });
-        if (!to) return { escalationId: row.id, to, notificationId: null, start: undefined };
-        const queued = await queue(tx, {
-          callbackId: input.callbackId,
-          companyId: input.companyId,
-          to,
-          eventType: 'callback_escalated',
-          key: `${input.callbackId}:escalation:${input.key}`,
-          data: { reason: input.reason.replace(/_/g, ' ') },
-        });
-        if (row.created) await store.attachNotification(tx, row.id, queued.notificationId);
-        return { escalationId: row.id, to, notificationId: queued.notificationId, start: queued.start };
+        if (!outcome.to) log.warn({ callbackId: input.callbackId }, 'escalated, but the company has no manager to notify');
+        if (outcome.start) await notifications.startQueued(outcome.start);
+        const { start: _s, ...result } = outcome;
+        return result;
       });
-      if (!outcome.to) log.warn({ callbackId: input.callbackId }, 'escalated, but the company has no manager to notify');
-      if (outcome.start) await notifications.startQueued(outcome.start);
-      const { start: _s, ...result } = outcome;
-      return result;
     },
 
     /** Still open at the end of its open life: expired, and a manager is told (`callback_expired`). */
     async expireCallback(input: { callbackId: string; companyId: string; branchId: string; at: string }): Promise<void> {
-      const start = await withTransaction(pool, async (tx) => {
-        await store.finishCallback(tx, input.callbackId, 'expired', 'still open at the end of its open life', null, new Date(input.at));
-        const to = await store.managerFor(tx, input.companyId, input.branchId);
-        if (!to) return undefined;
-        return (
-          await queue(tx, {
-            callbackId: input.callbackId,
-            companyId: input.companyId,
-            to,
-            eventType: 'callback_expired',
-            key: `${input.callbackId}:expired`,
-            data: {},
-          })
-        ).start;
+      return heartbeating(async () => {
+        const start = await withTransaction(pool, async (tx) => {
+          await store.finishCallback(tx, input.callbackId, 'expired', 'still open at the end of its open life', null, new Date(input.at));
+          const to = await store.managerFor(tx, input.companyId, input.branchId);
+          if (!to) return undefined;
+          return (
+            await queue(tx, {
+              callbackId: input.callbackId,
+              companyId: input.companyId,
+              to,
+              eventType: 'callback_expired',
+              key: `${input.callbackId}:expired`,
+              data: {},
+            })
+          ).start;
+        });
+        if (start) await notifications.startQueued(start);
       });
-      if (start) await notifications.startQueued(start);
     },
   };
 }

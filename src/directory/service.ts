@@ -213,7 +213,7 @@ export function createDirectoryService({ pool, onStaffAvailable }: DirectoryServ
     updateStaff: async (companyId: string, id: string, patch: In<typeof UpdateStaff>) => {
       const { before, staff } = await withTransaction(pool, async (tx) => {
         const { serviceIds, ...fields } = patch;
-        const before = await findStaff(tx, companyId, id, { forShare: true });
+        const before = await findStaff(tx, companyId, id, { forUpdate: true });
         const row = found(await updateStaff(tx, companyId, id, fields), 'staff member', id);
         if (serviceIds) row.service_ids = await replaceStaffServices(tx, companyId, row.id, serviceIds);
         return { before, staff: row };

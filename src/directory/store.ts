@@ -229,15 +229,19 @@ export async function insertStaff(db: Queryable, companyId: string, input: Staff
   return rows[0];
 }
 
-/** Scoped by company; `forShare` locks the row (e.g. its branch) until the transaction ends. */
+/**
+ * Scoped by company. `forShare` locks the row (e.g. its branch) until the transaction ends; `forUpdate`
+ * is for a transaction that will change it (two FOR SHARE holders that both upgrade deadlock).
+ */
 export async function findStaff(
   db: Queryable,
   companyId: string,
   id: string,
-  options: { forShare?: boolean } = {},
+  options: { forShare?: boolean; forUpdate?: boolean } = {},
 ): Promise<StaffRow | undefined> {
+  const lock = options.forUpdate ? ' FOR UPDATE OF s' : options.forShare ? ' FOR SHARE OF s' : '';
   const { rows } = await db.query<StaffRow>(
-    `SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${options.forShare ? ' FOR SHARE OF s' : ''}`,
+    `SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${lock}`,
     [companyId, id],
   );
   return rows[0];

@@ -118,7 +118,10 @@ describe('callback routes', () => {
     const { company, dir, ownKey } = await setUp();
     const c = (await create(company.manager, { branchId: dir.branch.id, customerId: dir.customer.id, assignTo: dir.staff.id })).body
       .callback;
-    await until('the assignment', async () => (await api.request('GET', `/v1/callbacks/${c.id}`, { key: company.agent })).body.assignedTo);
+    await until(
+      'the assignment',
+      async () => (await api.request('GET', `/v1/callbacks/${c.id}`, { key: company.agent })).body.live?.assignedTo,
+    );
     // A key of nobody in particular is not the assignee.
     const notMine = await api.request('POST', `/v1/callbacks/${c.id}/complete`, { key: company.agent, body: {} });
     expect([notMine.status, notMine.body.error.code]).toEqual([403, 'forbidden']);
@@ -268,7 +271,10 @@ describe('callback routes', () => {
     const { company, dir, ownKey } = await setUp();
     const c = (await create(company.manager, { branchId: dir.branch.id, customerId: dir.customer.id, assignTo: dir.staff.id })).body
       .callback;
-    await until('the assignment', async () => (await api.request('GET', `/v1/callbacks/${c.id}`, { key: company.agent })).body.assignedTo);
+    await until(
+      'the assignment',
+      async () => (await api.request('GET', `/v1/callbacks/${c.id}`, { key: company.agent })).body.live?.assignedTo,
+    );
     await api.request('POST', `/v1/callbacks/${c.id}/attempts`, { key: ownKey, body: { outcome: 'reached' } });
     await api.request('POST', `/v1/callbacks/${c.id}/escalate`, { key: company.manager, body: { notes: 'VIP' } });
     await api.request('POST', `/v1/callbacks/${c.id}/complete`, { key: ownKey, body: {} });

@@ -101,7 +101,7 @@ export interface TestWorkerOptions {
   shutdownGraceMs?: number;
   maxCachedWorkflows?: number;
   /** Fault injection around the real activities (e.g. stop the database before one runs). */
-  around?: (name: string, run: () => Promise<unknown>) => Promise<unknown>;
+  around?: (name: string, run: () => Promise<unknown>, args: unknown[]) => Promise<unknown>;
   /** Infrastructure retry policy of the workflows this worker's service starts (default: the production defaults). */
   durability?: Durability;
   /** Continue-as-new threshold of the callback workflows the service starts. */
@@ -129,7 +129,7 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
         calls[name] = (calls[name] ?? 0) + 1;
         const run = () => (fn as (...a: unknown[]) => Promise<unknown>)(...args);
         try {
-          return await (options.around ? options.around(name, run) : run());
+          return await (options.around ? options.around(name, run, args) : run());
         } catch (error) {
           failures[name] = (failures[name] ?? 0) + 1;
           throw error;
