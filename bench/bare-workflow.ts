@@ -10,3 +10,6 @@ const { sendPlainEmail } = proxyActivities<BareActivities>({ startToCloseTimeout
 export async function bareEmailWorkflow(to: string, subject: string, text: string): Promise<void> {
   await sendPlainEmail(to, subject, text);
 }
+
+/** The floor for intake: a workflow that does nothing (its start is what is measured). */
+export async function emptyWorkflow(): Promise<void> {}

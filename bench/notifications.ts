@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     log('starting the worker processes');
     type WorkerMessage = { type: string; maxRssBytes?: number; sampledPeakRssBytes?: number };
     function startWorkerProcess(kind: 'product' | 'bare', queue: string) {
-      const child: ChildProcess = fork(path.join(__dirname, 'notification-worker.ts'), [], {
+      const child: ChildProcess = fork(path.join(__dirname, 'worker.ts'), [], {
         execArgv: ['-r', '@swc-node/register'],
         env: {
           ...process.env,
@@ -98,7 +98,9 @@ async function main(): Promise<void> {
           DATABASE_URL: pg.databaseUrl,
           TEMPORAL_ADDRESS: temporal.address,
           TASK_QUEUE: queue,
+          TEMPORAL_TASK_QUEUE: queue,
           SMTP_URL: smtp.url,
+          WORKER_MAX_CONCURRENT_ACTIVITIES: '100',
           LOG_LEVEL: 'error',
         },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -77,7 +77,9 @@ const UPDATES: Record<MessageKind, UpdateDefinition<CallbackState, [never]>> = {
   escalate: escalateUpdate as never,
 };
 
-function toView(r: store.CallbackRow, timeZone: string): CallbackView {
+/** The API's view of a row; times are also shown in the row's display time zone (its customer's, else its branch's). */
+function toView(r: store.CallbackRow): CallbackView {
+  const timeZone = r.display_time_zone ?? 'UTC';
   const snapshot = r.settings as Partial<CallbackSnapshot>;
   return {
     id: r.id,
@@ -134,16 +136,6 @@ export function createCallbackService(deps: CallbackServiceDeps) {
   const updateTimeoutMs = deps.updateTimeoutMs ?? 5_000;
   const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
   const clock = deps.clock ?? Date.now;
-
-  /** The time zone a callback's times are shown in: its customer's, else its branch's. */
-  async function timeZoneOf(r: store.CallbackRow): Promise<string> {
-    const { rows } = await pool.query(
-      `SELECT coalesce((SELECT time_zone FROM customers WHERE company_id = $1 AND id = $2), b.time_zone) AS tz
-         FROM branches b WHERE b.company_id = $1 AND b.id = $3`,
-      [r.company_id, r.customer_id, r.branch_id],
-    );
-    return rows[0]?.tz ?? 'UTC';
-  }
 
   /** The workflow that owns a callback row (also what the reconciler starts). */
   function workflowOf(r: store.CallbackRow, assignTo: string | null = null): WorkflowStart {
@@ -219,17 +211,15 @@ export function createCallbackService(deps: CallbackServiceDeps) {
           ? undefined
           : { scope: { companyId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey }, requestHash: requestHash(input) },
       write: async (tx) => {
-        const branch = await store.findBranchFacts(tx, companyId, input.branchId);
-        if (!branch) throw new NotFoundError('branch', input.branchId);
+        // Branch, settings and customer in one statement: intake is the hot path.
+        const facts = await store.intakeFacts(tx, companyId, input.branchId, input.customerId ?? null);
+        if (!facts) throw new NotFoundError('branch', input.branchId);
+        const { branch, customer } = facts;
         let { phoneNumber, customerName } = input;
         if (input.customerId) {
-          const { rows } = await tx.query(`SELECT name, phone FROM customers WHERE company_id = $1 AND id = $2`, [
-            companyId,
-            input.customerId,
-          ]);
-          if (!rows[0]) throw new NotFoundError('customer', input.customerId);
-          phoneNumber ??= rows[0].phone ?? undefined;
-          customerName ??= rows[0].name;
+          if (!customer) throw new NotFoundError('customer', input.customerId);
+          phoneNumber ??= customer.phone ?? undefined;
+          customerName ??= customer.name;
           if (!phoneNumber) {
             throw new ValidationError('invalid request: body.phoneNumber', [
               { field: 'body.phoneNumber', message: 'the customer has no phone number: give one' },
@@ -253,8 +243,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
           }
           if (field === 'assignTo' && !staff.available) throw new ConflictError(`staff member ${id} is not available`, 'staff_unavailable');
         }
-        const rows = await store.loadSettingsRows(tx, companyId, input.branchId);
-        const { settings } = resolveCallbackSettings(rows.branch, rows.company);
+        const { settings } = resolveCallbackSettings(facts.settings.branch, facts.settings.company);
         const businessHours: BusinessHours | null = branch.openingHours ? { timeZone: branch.timeZone, weekly: branch.openingHours } : null;
         const deadlines = callbackDeadlines(createdAt.getTime(), input.priority, settings, businessHours);
         const id = randomUUID();
@@ -275,25 +264,25 @@ export function createCallbackService(deps: CallbackServiceDeps) {
           createdAt,
           workflowId: callbackWorkflowId(id),
         });
+        inserted.display_time_zone = customer?.timeZone ?? branch.timeZone;
         return { callbackId: id };
       },
       workflowOf: async (r) => workflowOf(inserted ?? (await found(companyId, r.callbackId)), inserted ? (input.assignTo ?? null) : null),
     });
     const row = inserted ?? (await found(companyId, response.callbackId));
-    return { created, callback: toView(row, await timeZoneOf(row)) };
+    return { created, callback: toView(row) };
   }
 
   /** The row with its attempts and escalations and, while it runs, the workflow's live state. */
   async function getCallback(companyId: string, id: string): Promise<CallbackDetail> {
     const row = await found(companyId, id);
-    const [attempts, escalations, tz, live] = await Promise.all([
+    const [attempts, escalations, live] = await Promise.all([
       store.attemptsOf(pool, companyId, id),
       store.escalationsOf(pool, companyId, id),
-      timeZoneOf(row),
       isOpen(row.status) ? liveState(row.workflow_id) : Promise.resolve(null),
     ]);
     return {
-      ...toView(row, tz),
+      ...toView(row),
       attempts: attempts.map((a) => ({
         id: a.id,
         staffId: a.staff_id,
@@ -324,15 +313,13 @@ export function createCallbackService(deps: CallbackServiceDeps) {
       limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
-    const zones = await Promise.all(page.map(timeZoneOf));
-    return { items: page.map((r, i) => toView(r, zones[i])), nextCursor: rows.length > q.limit ? cursorOf(page[page.length - 1]) : null };
+    return { items: page.map((r) => toView(r)), nextCursor: rows.length > q.limit ? cursorOf(page[page.length - 1]) : null };
   }
 
   async function overdue(companyId: string, branchId: string) {
     if (!(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
     const rows = await store.overdueOfBranch(pool, companyId, branchId, new Date(await clock()));
-    const zones = await Promise.all(rows.map(timeZoneOf));
-    return { items: rows.map((r, i) => ({ ...toView(r, zones[i]), overdueHours: r.overdue_hours })) };
+    return { items: rows.map((r) => ({ ...toView(r), overdueHours: r.overdue_hours })) };
   }
 
   async function analytics(companyId: string, q: { from?: Date; to?: Date }) {

@@ -29,6 +29,41 @@ const SETTINGS_COLUMNS = `sla_urgent_seconds AS "slaUrgentSeconds", sla_high_sec
 
 export type SettingsRow = CallbackSettingsRow & { updatedAt: Date };
 
+/**
+ * What creating a callback needs, in one statement: the branch (undefined for another company's
+ * id), the company's and the branch's settings rows, and the customer's name, phone and time zone
+ * when one is given (customer undefined: not the company's).
+ */
+export async function intakeFacts(
+  db: Queryable,
+  companyId: string,
+  branchId: string,
+  customerId: string | null,
+): Promise<
+  | {
+      branch: BranchFacts;
+      settings: { company: CallbackSettingsRow | null; branch: CallbackSettingsRow | null };
+      customer: { name: string; phone: string | null; timeZone: string | null } | undefined;
+    }
+  | undefined
+> {
+  const { rows } = await db.query(
+    `SELECT b.id, b.time_zone, b.opening_hours,
+            (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id IS NULL) s) AS company_settings,
+            (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id = $2) s) AS branch_settings,
+            (SELECT jsonb_build_object('name', name, 'phone', phone, 'timeZone', time_zone) FROM customers WHERE company_id = $1 AND id = $3) AS customer
+       FROM branches b WHERE b.company_id = $1 AND b.id = $2`,
+    [companyId, branchId, customerId],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    branch: { id: r.id, timeZone: r.time_zone, openingHours: r.opening_hours },
+    settings: { company: r.company_settings, branch: r.branch_settings },
+    customer: r.customer ?? undefined,
+  };
+}
+
 /** The company's row and, when a branch is given, the branch's (either may be missing). */
 export async function loadSettingsRows(
   db: Queryable,
@@ -151,6 +186,8 @@ export interface CallbackRow {
   workflow_id: string;
   created_at: Date;
   updated_at: Date;
+  /** On rows read for the API (SHOWN): the customer's time zone, else the branch's. */
+  display_time_zone?: string;
 }
 
 export interface NewCallback {
@@ -203,8 +240,17 @@ export async function insertCallback(db: Queryable, c: NewCallback): Promise<Cal
   return rows[0];
 }
 
+/**
+ * A callback as the API shows it: the row and the time zone its times are shown in (its
+ * customer's, else its branch's), in the same statement.
+ */
+const SHOWN = `SELECT r.*, coalesce(cu.time_zone, b.time_zone, 'UTC') AS display_time_zone
+  FROM callback_requests r
+  JOIN branches b ON b.company_id = r.company_id AND b.id = r.branch_id
+  LEFT JOIN customers cu ON cu.company_id = r.company_id AND cu.id = r.customer_id`;
+
 export async function findCallback(db: Queryable, companyId: string, id: string): Promise<CallbackRow | undefined> {
-  const { rows } = await db.query<CallbackRow>(`SELECT * FROM callback_requests WHERE company_id = $1 AND id = $2`, [companyId, id]);
+  const { rows } = await db.query<CallbackRow>(`${SHOWN} WHERE r.company_id = $1 AND r.id = $2`, [companyId, id]);
   return rows[0];
 }
 
@@ -221,14 +267,14 @@ export interface CallbackFilter {
 /** Newest first, paginated by a (created_at, id) cursor: stable under inserts, one index range scan. */
 export async function listCallbacks(db: Queryable, companyId: string, f: CallbackFilter): Promise<CallbackRow[]> {
   const { rows } = await db.query<CallbackRow>(
-    `SELECT * FROM callback_requests
-      WHERE company_id = $1
-        AND ($2::uuid IS NULL OR branch_id = $2)
-        AND ($3::text IS NULL OR status = $3)
-        AND ($4::text IS NULL OR priority = $4)
-        AND ($5::uuid IS NULL OR assigned_to = $5)
-        AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7::uuid))
-      ORDER BY created_at DESC, id DESC
+    `${SHOWN}
+      WHERE r.company_id = $1
+        AND ($2::uuid IS NULL OR r.branch_id = $2)
+        AND ($3::text IS NULL OR r.status = $3)
+        AND ($4::text IS NULL OR r.priority = $4)
+        AND ($5::uuid IS NULL OR r.assigned_to = $5)
+        AND ($6::timestamptz IS NULL OR (r.created_at, r.id) < ($6, $7::uuid))
+      ORDER BY r.created_at DESC, r.id DESC
       LIMIT $8`,
     [
       companyId,
@@ -252,10 +298,9 @@ export async function overdueOfBranch(
   now: Date,
 ): Promise<Array<CallbackRow & { overdue_hours: number }>> {
   const { rows } = await db.query(
-    `SELECT *, round(greatest(0, extract(epoch FROM ($3::timestamptz - expires_at)) / 3600)::numeric, 2)::float8 AS overdue_hours
-       FROM callback_requests
-      WHERE company_id = $1 AND branch_id = $2 AND status IN ${OPEN}
-      ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, created_at, id`,
+    `SELECT s.*, round(greatest(0, extract(epoch FROM ($3::timestamptz - s.expires_at)) / 3600)::numeric, 2)::float8 AS overdue_hours
+       FROM (${SHOWN} WHERE r.company_id = $1 AND r.branch_id = $2 AND r.status IN ${OPEN}) s
+      ORDER BY CASE s.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, s.created_at, s.id`,
     [companyId, branchId, now],
   );
   return rows;

@@ -14,6 +14,8 @@ export interface EmbeddedPostgresOptions {
   /** Keep the data directory when stopped (npm start), or remove it (tests). */
   persistent: boolean;
   database?: string;
+  /** More server settings, e.g. ['-c', 'shared_preload_libraries=pg_stat_statements'] (benchmarks). */
+  serverFlags?: string[];
   onLog?: (line: string) => void;
 }
 
@@ -52,7 +54,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     // A throwaway test server trades durability for speed; a persistent one keeps Postgres' defaults.
-    postgresFlags: ['-c', 'max_connections=200', ...(options.persistent ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off'])],
+    postgresFlags: [
+      '-c',
+      'max_connections=200',
+      ...(options.persistent ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off']),
+      ...(options.serverFlags ?? []),
+    ],
     onLog: (m: unknown) => log(String(m)),
     onError: (m: unknown) => log(String(m)),
   });

@@ -240,10 +240,10 @@ export async function findStaff(
   options: { forShare?: boolean; forUpdate?: boolean } = {},
 ): Promise<StaffRow | undefined> {
   const lock = options.forUpdate ? ' FOR UPDATE OF s' : options.forShare ? ' FOR SHARE OF s' : '';
-  const { rows } = await db.query<StaffRow>(
-    `SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${lock}`,
-    [companyId, id],
-  );
+  const { rows } = await db.query<StaffRow>(`SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${lock}`, [
+    companyId,
+    id,
+  ]);
   return rows[0];
 }
 
