@@ -129,6 +129,21 @@ function parseCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
+/**
+ * The callback's deadlines; a 409 when the branch's opening hours cannot fit its SLA (a week with
+ * no opening, or so little that the deadline lies years ahead): a setting to fix, not a server fault.
+ */
+function deadlinesOrConflict(...args: Parameters<typeof callbackDeadlines>): ReturnType<typeof callbackDeadlines> {
+  try {
+    return callbackDeadlines(...args);
+  } catch (error) {
+    throw new ConflictError(
+      `the branch's opening hours cannot hold this SLA: ${(error as Error).message}; widen the opening hours or the SLA setting`,
+      'sla_unreachable',
+    );
+  }
+}
+
 export function createCallbackService(deps: CallbackServiceDeps) {
   const { pool, client, taskQueue } = deps;
   const durability = deps.durability ?? DEFAULT_DURABILITY;
@@ -245,7 +260,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
         }
         const { settings } = resolveCallbackSettings(facts.settings.branch, facts.settings.company);
         const businessHours: BusinessHours | null = branch.openingHours ? { timeZone: branch.timeZone, weekly: branch.openingHours } : null;
-        const deadlines = callbackDeadlines(createdAt.getTime(), input.priority, settings, businessHours);
+        const deadlines = deadlinesOrConflict(createdAt.getTime(), input.priority, settings, businessHours);
         const id = randomUUID();
         inserted = await store.insertCallback(tx, {
           id,

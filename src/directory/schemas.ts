@@ -18,6 +18,11 @@ export const OpeningHours = z
     if (!result.ok)
       for (const issue of result.issues) ctx.addIssue({ code: 'custom', path: issue.path.split('.').slice(1), message: issue.message });
   })
+  // A week with no opening at all would stop every SLA clock for good: null (no opening hours) says "always".
+  .refine((weekly) => Object.values(weekly).some((day) => day && day.length > 0), {
+    message: 'must open at least once a week; null means no opening hours (SLAs count every hour)',
+    when: (payload) => payload.issues.length === 0,
+  })
   .openapi('OpeningHours', {
     description: 'When set, callback SLAs count only open time in the branch time zone',
     example: { '1': [{ start: '09:00', end: '19:00' }], '6': [{ start: '10:00', end: '14:00' }] },

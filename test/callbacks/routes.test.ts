@@ -252,9 +252,9 @@ describe('callback routes', () => {
     // Open one minute, every day, starting two minutes from now (UTC): a 30-second SLA is due then.
     const at = new Date(Date.now() + 120_000);
     const hhmm = (d: Date) => d.toISOString().slice(11, 16);
-    const end = new Date(at.getTime() + 60_000);
-    if (hhmm(end) < hhmm(at)) return; // the minute would span midnight: not this test's point
-    const days = Object.fromEntries(['1', '2', '3', '4', '5', '6', '7'].map((d) => [d, [{ start: hhmm(at), end: hhmm(end) }]]));
+    // 23:59 ends at 24:00 (the end of the day), not at 00:00.
+    const end = hhmm(at) === '23:59' ? '24:00' : hhmm(new Date(at.getTime() + 60_000));
+    const days = Object.fromEntries(['1', '2', '3', '4', '5', '6', '7'].map((d) => [d, [{ start: hhmm(at), end }]]));
     const ok = await api.request('PATCH', `/v1/branches/${dir.branch.id}`, {
       key: company.admin,
       body: { timeZone: 'UTC', openingHours: days },
@@ -265,6 +265,32 @@ describe('callback routes', () => {
     const opening = Date.parse(`${at.toISOString().slice(0, 16)}:00.000Z`);
     expect(Date.parse(c.dueAt)).toBe(opening + 30_000);
     await api.request('POST', `/v1/callbacks/${c.id}/cancel`, { key: company.manager, body: {} });
+  });
+
+  it('opening hours that cannot hold an SLA: a week with no opening is a 400; too little open time a 409 writing nothing', async () => {
+    const { company, dir } = await setUp();
+    const patch = (openingHours: unknown) =>
+      api.request('PATCH', `/v1/branches/${dir.branch.id}`, { key: company.admin, body: { openingHours } });
+    const closed = await patch({});
+    expect(closed.status).toBe(400);
+    expect(fieldsOf(closed)).toEqual(['body.openingHours']);
+    expect(fieldsOf(await patch({ '1': [], '2': [] }))).toEqual(['body.openingHours']);
+    // One minute a week cannot hold a 30-day SLA within the 10 years the rules look ahead.
+    expect((await patch({ '1': [{ start: '09:00', end: '09:01' }] })).status).toBe(200);
+    await api.request('PUT', '/v1/callback-settings', {
+      key: company.manager,
+      body: { branchId: dir.branch.id, slaSeconds: { normal: 30 * 86_400 } },
+    });
+    const refused = await create(company.agent, { branchId: dir.branch.id, customerName: 'Lía', phoneNumber: '+34 600 000 999' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'sla_unreachable', message: expect.stringContaining('opening hours') });
+    const { rows } = await api.pool.query(`SELECT count(*)::int AS n FROM callback_requests WHERE company_id = $1`, [company.id]);
+    expect(rows[0].n).toBe(0);
+    // null: no opening hours, the SLA counts every hour again.
+    expect((await patch(null)).status).toBe(200);
+    const accepted = await create(company.agent, { branchId: dir.branch.id, customerName: 'Lía', phoneNumber: '+34 600 000 999' });
+    expect(accepted.status).toBe(201);
+    await api.request('POST', `/v1/callbacks/${accepted.body.callback.id}/cancel`, { key: company.manager, body: {} });
   });
 
   it('analytics per branch and priority: count, breach rate, medians, escalations by reason', async () => {
