@@ -154,7 +154,16 @@ async function checkAppointmentReferences(
   if (issues.length > 0) throw invalid(issues);
 }
 
-export function createDirectoryService({ pool }: { pool: Pool }) {
+export interface DirectoryServiceDeps {
+  pool: Pool;
+  /**
+   * Runs inside the booking's transaction, after the appointment row is written (the policy
+   * feature keeps the policies that apply now as the appointment's terms). A failure undoes the booking.
+   */
+  onAppointmentBooked?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void>;
+}
+
+export function createDirectoryService({ pool, onAppointmentBooked }: DirectoryServiceDeps) {
   /** A filter naming an id the company does not have is a 404, as for any other id. */
   async function assertFilters(companyId: string, filter: { branchId?: string; customerId?: string; staffId?: string }) {
     if (filter.customerId) found(await findCustomer(pool, companyId, filter.customerId), 'customer', filter.customerId);
@@ -216,7 +225,9 @@ export function createDirectoryService({ pool }: { pool: Pool }) {
     createAppointment: (companyId: string, input: In<typeof CreateAppointment>) =>
       withTransaction(pool, async (tx) => {
         await checkAppointmentReferences(tx, companyId, input);
-        return appointmentView(await insertAppointment(tx, companyId, input));
+        const appointment = await insertAppointment(tx, companyId, input);
+        await onAppointmentBooked?.(tx, companyId, appointment);
+        return appointmentView(appointment);
       }),
     listAppointments: async (companyId: string, query: In<typeof AppointmentQuery>) => {
       await assertFilters(companyId, query);

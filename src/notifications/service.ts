@@ -4,7 +4,8 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { requestHash } from '../db/idempotency';
-import { createThenStart, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import { createThenStart, startCommitted, type OutboxSource, type StartOutcome, type WorkflowStart } from '../db/outbox';
+import type { Queryable } from '../db/transaction';
 import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
 import {
@@ -218,6 +219,31 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   }
 
   /**
+   * A notification decided inside another feature's transaction (e.g. a cancellation): inserts its
+   * row (status pending) with the caller's transaction and returns the workflow to start once that
+   * transaction has committed (startInserted). If the process dies between the COMMIT and the start,
+   * the reconciler starts it; if the transaction rolls back, there is no row and nothing starts.
+   * The caller vouches for the notifiable (it is part of its own transaction).
+   */
+  async function insertInTransaction(
+    tx: Queryable,
+    companyId: string,
+    request: {
+      eventType: NotificationEventType;
+      notifiable: { type: 'customer' | 'staff' | 'appointment'; id: string };
+      data?: Record<string, unknown>;
+    },
+  ): Promise<{ notificationId: string; start: WorkflowStart }> {
+    const id = randomUUID();
+    await insertNotification(tx, { id, companyId, ...request, data: request.data ?? {}, workflowId: notificationWorkflowId(id) });
+    return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }) };
+  }
+
+  /** Starts, after COMMIT, a workflow that insertInTransaction returned; Temporal down or slow is left to the reconciler (never throws for it). */
+  const startInserted = (start: WorkflowStart): Promise<StartOutcome> =>
+    startCommitted(start, { client: temporal, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger });
+
+  /**
    * Cancels a notification. A final one is a ConflictError. While it waits, it is cancelled at once
    * (`outcome: 'cancelled'`); while an attempt is in flight the answer is `cancel_requested` (the
    * attempt decides: delivered, or cancelled with no further attempt). Answers within
@@ -390,6 +416,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   return {
     sendNotification,
     sendNotificationBatch,
+    insertInTransaction,
+    startInserted,
+    workflowOf,
     getNotification,
     cancelNotification,
     upsertNotificationConfig,
