@@ -108,6 +108,22 @@ const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** Appointments in these states can no longer be cancelled or rescheduled. */
 const FINAL_APPOINTMENT = new Set(['cancelled', 'completed', 'no_show']);
 
+/** Why a modification broke the policy, in words for the customer (no timestamps, no codes). */
+function customerReasons(d: ModificationDecision): string[] {
+  return d.violations.map((v) => {
+    switch (v) {
+      case 'already_started':
+        return 'the appointment had already started';
+      case 'deadline_passed':
+        return `${NOUN[d.type]}s close ${d.deadline?.hoursBefore} h before the start`;
+      case 'quota_exceeded':
+        return d.type === 'cancel'
+          ? `the limit of ${d.quota.limit} cancellations a month was reached`
+          : `the limit of ${d.quota.limit} reschedules for this appointment was reached`;
+    }
+  });
+}
+
 /** What the appointment's policy resolution is about: its staff member and service, else its service. */
 export function appointmentTarget(a: Pick<AppointmentRow, 'staff_id' | 'service_id'>): PolicyTarget {
   return a.staff_id
@@ -370,11 +386,8 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       events.push({ eventType: 'appointment_rescheduled', data: { modificationId, previousStartsAt: previous, ...money } });
     }
     if (!decision.allowed) {
-      const why = decision.reason.replace(/^[a-z]+ not allowed: /, '');
-      events.push({
-        eventType: 'policy_violation',
-        data: { modificationId, description: `Your ${NOUN[type]} was accepted as an exception to our policy (${why}).`, ...money },
-      });
+      const description = `Your ${NOUN[type]} was accepted as an exception to our policy: ${customerReasons(decision).join('; ')}.`;
+      events.push({ eventType: 'policy_violation', data: { modificationId, description, ...money } });
     }
     const out = [];
     for (const e of events) {
