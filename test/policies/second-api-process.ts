@@ -2,7 +2,7 @@
  * A second API process for the cross-process cache tests: the product's own createApp with its own
  * pool and its own policy cache (listening on its own connection), on the suite's PostgreSQL.
  * Run as `node -r @swc-node/register test/policies/second-api-process.ts` with DATABASE_URL and
- * TEMPORAL_ADDRESS; prints one JSON line `{"url", "pid", "listener"}` when ready; SIGTERM stops it.
+ * TEMPORAL_ADDRESS (TASK_QUEUE optional); prints one JSON line `{"url", "pid", "listener"}` when ready; SIGTERM stops it.
  */
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -16,12 +16,12 @@ async function main() {
   const pool = createPool(process.env.DATABASE_URL!, { max: 5 });
   const policyCache = policyCacheFor(pool, { reconnectInitialMs: 1_000, reconnectMaxMs: 1_000 });
   await policyCache.start();
-  // Policy routes never call Temporal; the connection is opened only if something does.
+  // Opened on first use (the notifications a cancellation sends).
   const temporal = new Client({ connection: Connection.lazy({ address: process.env.TEMPORAL_ADDRESS! }) });
   const app = createApp({
     pool,
     temporal,
-    taskQueue: 'second-api-process',
+    taskQueue: process.env.TASK_QUEUE ?? 'second-api-process',
     logger: createLogger('silent'),
     metrics: createMetrics(),
     readiness: async () => ({ ok: true }) as never,
