@@ -153,7 +153,9 @@ export class PolicyCache extends EventEmitter {
 
   /** One resolution; null when the entity is not in the company. */
   async resolve(companyId: string, target: PolicyTarget, policyType: PolicyType): Promise<ResolvedPolicy | null> {
-    return (await this.resolveMany(companyId, [{ target, policyType }]))[0];
+    // The common case, a hit, without the batch machinery.
+    const hit = this.hit(entryKey(companyId, target, policyType), Date.now());
+    return hit ?? (await this.resolveMany(companyId, [{ target, policyType }]))[0];
   }
 
   /**
@@ -168,16 +170,11 @@ export class PolicyCache extends EventEmitter {
     const now = Date.now();
     requests.forEach((request, index) => {
       const key = entryKey(companyId, request.target, request.policyType);
-      const entry = this.connected ? this.entries.get(key) : undefined;
-      if (entry && entry.expiresAt > now) {
-        this.counters.hits++;
-        // Least recently used last.
-        this.entries.delete(key);
-        this.entries.set(key, entry);
-        results[index] = entry.value;
+      const hit = this.hit(key, now);
+      if (hit) {
+        results[index] = hit;
         return;
       }
-      if (entry) this.remove(key);
       this.counters.misses++;
       if (!this.connected) this.counters.bypassed++;
       const flying = this.inflight.get(key);
@@ -249,6 +246,21 @@ export class PolicyCache extends EventEmitter {
     this.inflight.clear();
     this.entries.clear();
     this.index.clear();
+  }
+
+  /** A live entry's value (counted, moved to most recently used); an expired one is dropped. Only while listening. */
+  private hit(key: string, now: number): ResolvedPolicy | undefined {
+    if (!this.connected) return undefined;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now) {
+      this.remove(key);
+      return undefined;
+    }
+    this.counters.hits++;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   private remove(key: string): void {
