@@ -10,6 +10,7 @@ import {
   type PolicyType,
   type ResolvedPolicy,
 } from './definitions';
+import type { Queryable } from '../db/transaction';
 import type { TargetResolution } from './store';
 
 /**
@@ -34,8 +35,26 @@ import type { TargetResolution } from './store';
  * - Concurrent misses of one key share one load (single flight); a batch of misses is one load.
  */
 
-/** Loads resolutions from the database: one statement for any number of targets (store.resolveTargets). */
-export type ResolutionLoader = (companyId: string, targets: PolicyTarget[], policyTypes: PolicyType[]) => Promise<TargetResolution[]>;
+/**
+ * Loads resolutions from the database: one statement for any number of targets (store.resolveTargets).
+ * `db`: the caller's transaction, when it asks from inside one (its own connection, not another).
+ */
+export type ResolutionLoader = (
+  companyId: string,
+  targets: PolicyTarget[],
+  policyTypes: PolicyType[],
+  db?: Queryable,
+) => Promise<TargetResolution[]>;
+
+export interface ResolveOptions {
+  /**
+   * A caller inside a transaction passes it: a miss is then loaded on that connection rather than
+   * waiting for another one from the pool (every connection held by a transaction waiting for a
+   * connection would be a deadlock until the pool's timeout). It reads no uncommitted policy: the
+   * transactions that ask (a booking, a modification) write none.
+   */
+  db?: Queryable;
+}
 
 export interface PolicyCacheOptions {
   load: ResolutionLoader;
@@ -152,17 +171,26 @@ export class PolicyCache extends EventEmitter {
   }
 
   /** One resolution; null when the entity is not in the company. */
-  async resolve(companyId: string, target: PolicyTarget, policyType: PolicyType): Promise<ResolvedPolicy | null> {
+  async resolve(
+    companyId: string,
+    target: PolicyTarget,
+    policyType: PolicyType,
+    options: ResolveOptions = {},
+  ): Promise<ResolvedPolicy | null> {
     // The common case, a hit, without the batch machinery.
     const hit = this.hit(entryKey(companyId, target, policyType), Date.now());
-    return hit ?? (await this.resolveMany(companyId, [{ target, policyType }]))[0];
+    return hit ?? (await this.resolveMany(companyId, [{ target, policyType }], options))[0];
   }
 
   /**
    * Many resolutions: hits from the cache, every miss together in one load (one query), misses
    * already being loaded joined rather than loaded again. Null for an entity not in the company.
    */
-  async resolveMany(companyId: string, requests: readonly ResolveRequest[]): Promise<Array<ResolvedPolicy | null>> {
+  async resolveMany(
+    companyId: string,
+    requests: readonly ResolveRequest[],
+    options: ResolveOptions = {},
+  ): Promise<Array<ResolvedPolicy | null>> {
     void this.start();
     const results: Array<ResolvedPolicy | null> = new Array(requests.length);
     const waits: Array<Promise<unknown>> = [];
@@ -187,7 +215,7 @@ export class PolicyCache extends EventEmitter {
       else missing.set(key, { ...request, indexes: [index] });
     });
     if (missing.size > 0) {
-      const load = this.load(companyId, [...missing.entries()]);
+      const load = this.load(companyId, [...missing.entries()], options.db);
       for (const [key] of missing) {
         const one = load.then((loaded) => loaded.get(key) ?? null);
         this.inflight.set(key, one);
@@ -287,7 +315,11 @@ export class PolicyCache extends EventEmitter {
   }
 
   /** One query for every missing key; stored only if nothing was invalidated (and the listener stayed up) meanwhile. */
-  private async load(companyId: string, missing: Array<[string, ResolveRequest]>): Promise<Map<string, ResolvedPolicy | null>> {
+  private async load(
+    companyId: string,
+    missing: Array<[string, ResolveRequest]>,
+    db: Queryable | undefined,
+  ): Promise<Map<string, ResolvedPolicy | null>> {
     const epoch = this.epoch;
     const companyEpoch = this.companyEpochs.get(companyId) ?? 0;
     const targets = new Map<string, PolicyTarget>();
@@ -299,6 +331,7 @@ export class PolicyCache extends EventEmitter {
       companyId,
       list.map(([, t]) => t),
       policyTypes,
+      db,
     );
     const byTarget = new Map(list.map(([k], i) => [k, rows[i]]));
     const cacheable = this.connected && this.epoch === epoch && (this.companyEpochs.get(companyId) ?? 0) === companyEpoch;

@@ -175,7 +175,7 @@ function resolvedView(target: PolicyTarget, r: ResolvedPolicy): ResolvedView {
  */
 export function policyCacheFor(pool: Pool, options: Omit<PolicyCacheOptions, 'load' | 'listen'> = {}): PolicyCache {
   return createPolicyCache({
-    load: (companyId, targets, types) => resolveTargets(pool, companyId, targets, types),
+    load: (companyId, targets, types, db) => resolveTargets(db ?? pool, companyId, targets, types),
     listen: { ...pool.options },
     ...options,
   });
@@ -300,21 +300,25 @@ export function createPolicyService(deps: PolicyServiceDeps) {
 
   // ---- terms at booking ----
 
-  /** The policies that apply to an appointment now (through the cache), as terms to keep. */
-  async function currentTerms(companyId: string, a: AppointmentRow, source: PolicyTerms['source']): Promise<Omit<PolicyTerms, 'currency'>> {
-    let target = appointmentTarget(a);
-    let [cancellation, reschedule] = await cache.resolveMany(companyId, [
-      { target, policyType: 'cancellation' },
-      { target, policyType: 'reschedule' },
-    ]);
-    if (!cancellation || !reschedule) {
-      // Cannot happen while the foreign keys hold; the branch is the next level that always exists.
-      target = { entityType: 'branch', entityId: a.branch_id };
-      [cancellation, reschedule] = await cache.resolveMany(companyId, [
-        { target, policyType: 'cancellation' },
-        { target, policyType: 'reschedule' },
-      ]);
-    }
+  /** The policies that apply to an appointment now (through the cache; a miss read on `db`), as terms to keep. */
+  async function currentTerms(
+    db: Queryable,
+    companyId: string,
+    a: AppointmentRow,
+    source: PolicyTerms['source'],
+  ): Promise<Omit<PolicyTerms, 'currency'>> {
+    const both = (target: PolicyTarget) =>
+      cache.resolveMany(
+        companyId,
+        [
+          { target, policyType: 'cancellation' },
+          { target, policyType: 'reschedule' },
+        ],
+        { db },
+      );
+    let [cancellation, reschedule] = await both(appointmentTarget(a));
+    // Cannot happen while the foreign keys hold; the branch is the next level that always exists.
+    if (!cancellation || !reschedule) [cancellation, reschedule] = await both({ entityType: 'branch', entityId: a.branch_id });
     return { snapshotAt: now().toISOString(), source, cancellation: termsPolicyOf(cancellation), reschedule: termsPolicyOf(reschedule) };
   }
 
@@ -323,13 +327,13 @@ export function createPolicyService(deps: PolicyServiceDeps) {
    * the policies that apply now become the appointment's terms.
    */
   async function termsAtBooking(tx: PoolClient, companyId: string, appointment: AppointmentRow): Promise<void> {
-    await saveTermsIfMissing(tx, companyId, appointment.id, await currentTerms(companyId, appointment, 'booking'));
+    await saveTermsIfMissing(tx, companyId, appointment.id, await currentTerms(tx, companyId, appointment, 'booking'));
   }
 
   /** The appointment's terms; one booked before terms were kept gets them now, once (its first quote or modification). */
   async function termsOf(db: Queryable, a: DecisionAppointmentRow): Promise<PolicyTerms> {
     if (a.policy_terms) return a.policy_terms;
-    return saveTermsIfMissing(db, a.company_id, a.id, await currentTerms(a.company_id, a, 'first_use'));
+    return saveTermsIfMissing(db, a.company_id, a.id, await currentTerms(db, a.company_id, a, 'first_use'));
   }
 
   function assertModifiable(a: DecisionAppointmentRow, type: ModificationType): void {

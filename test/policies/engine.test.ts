@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
-import { createPolicyService, type PolicyService } from '../../src/policies/service';
+import { createPool } from '../../src/db/pool';
+import { createDirectoryService } from '../../src/directory/service';
+import { createPolicyService, policyCacheFor, type PolicyService } from '../../src/policies/service';
+import { testDatabaseUrl } from '../support/database';
 import { startTestApi, type TestApi } from '../support/api';
 import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 import { fieldsOf, seedDirectory, type Directory, type TestCompany } from '../support/directory';
@@ -366,6 +369,38 @@ describe('policy engine: quote, cancel, reschedule (API, PostgreSQL, Temporal)',
       decision: { fee: { cents: 100 } },
       modification: { policyId: policy.id, policyLevel: 'branch' },
     });
+  });
+
+  it('bookings on a small pool: a cache miss is read on the booking’s own connection (no pool self-deadlock)', async () => {
+    await setPolicy('branch', dir.branch.id, 'cancellation', { hours_before: 6 });
+    // Two connections, both held by booking transactions: a miss that waited for a third would time out.
+    const small = createPool(testDatabaseUrl(), { max: 2, connectionTimeoutMillis: 1_000 });
+    const cache = policyCacheFor(small);
+    const policies = createPolicyService({ pool: small, client: api.temporal, taskQueue: api.taskQueue, cache });
+    const directory = createDirectoryService({ pool: small, onAppointmentBooked: policies.termsAtBooking });
+    try {
+      const startsAt = new Date(Date.now() + 40 * H);
+      const booked = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          directory.createAppointment(co.id, {
+            customerId,
+            branchId: dir.branch.id,
+            serviceId: dir.service.id,
+            staffId: dir.staff.id,
+            startsAt: new Date(startsAt.getTime() + i * H).toISOString(),
+            endsAt: new Date(startsAt.getTime() + i * H + 30 * 60_000).toISOString(),
+            status: 'scheduled',
+          }),
+        ),
+      );
+      const { rows } = await api.pool.query(`SELECT policy_terms FROM appointments WHERE id = ANY($1)`, [booked.map((b) => b.id)]);
+      expect(rows).toHaveLength(8);
+      for (const r of rows)
+        expect(r.policy_terms).toMatchObject({ source: 'booking', cancellation: { level: 'branch', config: { hours_before: 6 } } });
+    } finally {
+      await cache.close();
+      await small.end();
+    }
   });
 
   it('an appointment booked before terms were kept gets them at its first quote, and keeps them', async () => {
