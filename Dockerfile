@@ -9,8 +9,11 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY migrations ./migrations
+# The workflow code, bundled at build time: a worker starts without bundling it.
+RUN node -r @swc-node/register -e "require('./src/temporal/worker').writeWorkflowBundle('/app/dist/workflow-bundle.js')"
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 USER node
 EXPOSE 3000
-# TypeScript runs through swc at start-up; the worker bundles workflows/ itself.
+# TypeScript runs through swc at start-up.
 ENTRYPOINT ["node", "-r", "@swc-node/register", "src/main.ts"]
 CMD ["api"]

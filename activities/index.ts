@@ -3,7 +3,9 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
 import type { Durability } from '../src/temporal/durability';
+import { createCallbackService } from '../src/callbacks/service';
 import { createNotificationService } from '../src/notifications/service';
+import { createCallbackActivities } from './callbacks';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notifications';
 
@@ -25,9 +27,11 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const { pool, logger, client, taskQueue, channels } = deps;
   const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability });
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability: deps.durability });
   return {
     ...createNotificationActivities({ pool, logger, channels, notifications }),
-    ...createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes: [notifications.outbox] }),
+    ...createCallbackActivities({ pool, logger, notifications }),
+    ...createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes: [notifications.outbox, callbacks.outbox] }),
   };
 }
 

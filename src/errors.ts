@@ -51,3 +51,8 @@ export class ConflictError extends DomainError {
 export class UnavailableError extends DomainError {
   readonly code = 'unavailable';
 }
+
+/** The caller may not do this (e.g. an agent completing someone else's callback). HTTP 403. */
+export class ForbiddenError extends DomainError {
+  readonly code = 'forbidden';
+}

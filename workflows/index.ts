@@ -3,4 +3,5 @@
  * contracts (definitions.ts) and pure rules (rules.ts) of the features under src/. Never I/O or the clock.
  */
 export { notificationWorkflow } from './notification';
+export { callbackWorkflow } from './callback';
 export { purgeIdempotencyKeysWorkflow, reconcileOutboxWorkflow } from './maintenance';

@@ -12,6 +12,8 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { callbackRoutes } from '../callbacks/routes';
+import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
@@ -61,10 +63,10 @@ export function createApp(deps: AppDeps): Express {
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
   });
   // The features' services; each router gets only its own.
-  const { pool, temporal: client, taskQueue, logger } = deps;
+  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool }));
-  const { durability, startTimeoutMs } = deps;
   const policies = createPolicyService({
     pool,
     client,
@@ -75,9 +77,13 @@ export function createApp(deps: AppDeps): Express {
     cache: deps.policyCache,
     registry: deps.metrics.registry,
   });
-  // A booking keeps the policies that apply when it is made (its terms).
-  directoryRoutes(routes, createDirectoryService({ pool, onAppointmentBooked: policies.termsAtBooking }));
+  directoryRoutes(
+    routes,
+    // A booking keeps the policies that apply when it is made (its terms).
+    createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable, onAppointmentBooked: policies.termsAtBooking }),
+  );
   notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
+  callbackRoutes(routes, callbacks);
   policyRoutes(routes, policies);
 
   app.use(routes.router);

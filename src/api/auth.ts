@@ -11,6 +11,8 @@ export interface AuthContext {
   companyId: string;
   role: Role;
   keyId: string;
+  /** The staff member the key belongs to, if any (an agent works the callbacks assigned to them). */
+  staffId?: string | null;
 }
 
 declare module 'express-serve-static-core' {
@@ -38,7 +40,7 @@ export function authenticate(pool: Pool, failed: FailureHook = passOn): RequestH
       if (!key || !API_KEY_SHAPE.test(key)) throw unauthorized();
       const row = await findApiKey(pool, key);
       if (!row) throw unauthorized();
-      req.auth = { companyId: row.company_id, role: row.role, keyId: row.id };
+      req.auth = { companyId: row.company_id, role: row.role, keyId: row.id, staffId: row.staff_id };
       next();
     } catch (error) {
       if (error instanceof HttpError && error.status === 401) failed(req, res, next, error);

@@ -14,7 +14,11 @@ export const CreateCompany = z
 export const Company = z.object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() }).openapi('Company');
 
 export const CreateApiKey = z
-  .object({ name: text(1, 100), role: z.enum(ROLES) })
+  .object({
+    name: text(1, 100),
+    role: z.enum(ROLES),
+    staffId: Uuid.nullish().openapi({ description: 'The staff member the key belongs to (an agent works the callbacks assigned to them)' }),
+  })
   .strict()
   .openapi('CreateApiKey');
 
@@ -23,6 +27,7 @@ export const ApiKey = z
     id: Uuid,
     name: z.string(),
     role: z.enum(ROLES),
+    staffId: Uuid.nullable(),
     prefix: z.string(),
     createdAt: z.iso.datetime(),
     lastUsedAt: z.iso.datetime().nullable(),

@@ -11,6 +11,7 @@ export const apiKeyView = (k: ApiKeyRow) => ({
   id: k.id,
   name: k.name,
   role: k.role,
+  staffId: k.staff_id,
   prefix: k.key_prefix,
   createdAt: k.created_at.toISOString(),
   lastUsedAt: iso(k.last_used_at),
@@ -33,7 +34,11 @@ export function createCompanyService({ pool }: { pool: Pool }) {
       return companyView(company);
     },
     createApiKey: async (companyId: string, input: z.output<typeof CreateApiKey>) => {
-      const { row, key } = await insertApiKey(pool, companyId, input.name, input.role);
+      if (input.staffId) {
+        const { rowCount } = await pool.query(`SELECT 1 FROM staff WHERE company_id = $1 AND id = $2`, [companyId, input.staffId]);
+        if (!rowCount) throw new NotFoundError('staff member', input.staffId);
+      }
+      const { row, key } = await insertApiKey(pool, companyId, input.name, input.role, input.staffId ?? null);
       return { ...apiKeyView(row), key };
     },
     listApiKeys: async (companyId: string) => (await listApiKeys(pool, companyId)).map(apiKeyView),

@@ -11,11 +11,15 @@ export interface ApiKeyRow {
   company_id: string;
   name: string;
   role: Role;
+  /** The staff member the key belongs to (an agent's own key), or null. */
+  staff_id: string | null;
   key_prefix: string;
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
 }
+
+const COLUMNS = 'id, company_id, name, role, staff_id, key_prefix, created_at, last_used_at, revoked_at';
 
 export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -24,12 +28,12 @@ export function generateApiKey(): { key: string; prefix: string } {
   return { key: `ak_${prefix}_${randomBytes(32).toString('base64url')}`, prefix };
 }
 
-export async function insertApiKey(db: Queryable, companyId: string, name: string, role: Role) {
+export async function insertApiKey(db: Queryable, companyId: string, name: string, role: Role, staffId: string | null = null) {
   const { key, prefix } = generateApiKey();
   const { rows } = await db.query<ApiKeyRow>(
-    `INSERT INTO api_keys (company_id, name, role, key_prefix, key_hash) VALUES ($1, $2, $3, $4, $5)
-     RETURNING id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at`,
-    [companyId, name, role, prefix, hashApiKey(key)],
+    `INSERT INTO api_keys (company_id, name, role, key_prefix, key_hash, staff_id) VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING ${COLUMNS}`,
+    [companyId, name, role, prefix, hashApiKey(key), staffId],
   );
   return { row: rows[0], key };
 }
@@ -40,7 +44,7 @@ export async function insertApiKey(db: Queryable, companyId: string, name: strin
  */
 export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyRow | undefined> {
   const { rows } = await db.query<ApiKeyRow>(
-    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+    `SELECT ${COLUMNS}
        FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
     [hashApiKey(key)],
   );
@@ -57,7 +61,7 @@ export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyRow 
 
 export async function listApiKeys(db: Queryable, companyId: string): Promise<ApiKeyRow[]> {
   const { rows } = await db.query<ApiKeyRow>(
-    `SELECT id, company_id, name, role, key_prefix, created_at, last_used_at, revoked_at
+    `SELECT ${COLUMNS}
        FROM api_keys WHERE company_id = $1 ORDER BY created_at`,
     [companyId],
   );

@@ -1,15 +1,34 @@
 import { BooleanQuery, DateTimeWithOffset, Email, Name, Pagination, Phone, text, TimeZone, Uuid } from '../api/fields';
 import { z } from '../api/zod';
+import { validateBusinessHours } from '../callbacks/business-hours';
 
 /** Request and response schemas of the directory routes (validation and OpenAPI from one place). */
 
 // ---- branches ----
+
+const HHMM = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/, { message: 'must be a local time HH:MM (24:00 ends the day)' });
+const OpeningInterval = z.object({ start: HHMM, end: HHMM }).strict();
+
+/** Local opening intervals per ISO weekday ('1' Monday .. '7' Sunday); a day left out is closed. */
+export const OpeningHours = z
+  .partialRecord(z.enum(['1', '2', '3', '4', '5', '6', '7']), z.array(OpeningInterval).max(8))
+  .superRefine((weekly, ctx) => {
+    // The pure rules name what is wrong (end before start, overlapping intervals).
+    const result = validateBusinessHours({ timeZone: 'UTC', weekly });
+    if (!result.ok)
+      for (const issue of result.issues) ctx.addIssue({ code: 'custom', path: issue.path.split('.').slice(1), message: issue.message });
+  })
+  .openapi('OpeningHours', {
+    description: 'When set, callback SLAs count only open time in the branch time zone',
+    example: { '1': [{ start: '09:00', end: '19:00' }], '6': [{ start: '10:00', end: '14:00' }] },
+  });
 
 const branchFields = {
   name: Name,
   timeZone: TimeZone,
   phone: text(3, 40).nullish(),
   email: z.email().nullish(),
+  openingHours: OpeningHours.nullish(),
 };
 
 export const CreateBranch = z
@@ -30,6 +49,7 @@ export const Branch = z
     timeZone: z.string(),
     phone: z.string().nullable(),
     email: z.string().nullable(),
+    openingHours: z.record(z.string(), z.array(z.object({ start: z.string(), end: z.string() }))).nullable(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

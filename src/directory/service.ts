@@ -62,6 +62,7 @@ export const branchView = (b: BranchRow) => ({
   timeZone: b.time_zone,
   phone: b.phone,
   email: b.email,
+  openingHours: b.opening_hours,
   createdAt: b.created_at.toISOString(),
   updatedAt: b.updated_at.toISOString(),
 });
@@ -156,6 +157,8 @@ async function checkAppointmentReferences(
 
 export interface DirectoryServiceDeps {
   pool: Pool;
+  /** Called after a staff member of a branch became available (callbacks nobody could take try again). */
+  onStaffAvailable?: (companyId: string, branchId: string) => Promise<unknown>;
   /**
    * Runs inside the booking's transaction, after the appointment row is written (the policy
    * feature keeps the policies that apply now as the appointment's terms). A failure undoes the booking.
@@ -163,7 +166,14 @@ export interface DirectoryServiceDeps {
   onAppointmentBooked?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void>;
 }
 
-export function createDirectoryService({ pool, onAppointmentBooked }: DirectoryServiceDeps) {
+export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBooked }: DirectoryServiceDeps) {
+  /** After the commit: a change that may let waiting callbacks be assigned. Best effort: they also retry on their own. */
+  const availabilityChanged = async (staff: StaffRow, before?: StaffRow) => {
+    if (!onStaffAvailable || !staff.is_available) return;
+    if (before && before.is_available && before.branch_id === staff.branch_id) return;
+    await onStaffAvailable(staff.company_id, staff.branch_id).catch(() => undefined);
+  };
+
   /** A filter naming an id the company does not have is a 404, as for any other id. */
   async function assertFilters(companyId: string, filter: { branchId?: string; customerId?: string; staffId?: string }) {
     if (filter.customerId) found(await findCustomer(pool, companyId, filter.customerId), 'customer', filter.customerId);
@@ -190,25 +200,32 @@ export function createDirectoryService({ pool, onAppointmentBooked }: DirectoryS
       serviceView(found(await updateService(pool, companyId, id, patch), 'service', id)),
 
     // Staff: the row and its qualified services change in one transaction.
-    createStaff: (companyId: string, input: In<typeof CreateStaff>) =>
-      withTransaction(pool, async (tx) => {
+    createStaff: async (companyId: string, input: In<typeof CreateStaff>) => {
+      const staff = await withTransaction(pool, async (tx) => {
         const { serviceIds, ...fields } = input;
-        const staff = await insertStaff(tx, companyId, fields);
-        staff.service_ids = await replaceStaffServices(tx, companyId, staff.id, serviceIds);
-        return staffView(staff);
-      }),
+        const row = await insertStaff(tx, companyId, fields);
+        row.service_ids = await replaceStaffServices(tx, companyId, row.id, serviceIds);
+        return row;
+      });
+      await availabilityChanged(staff);
+      return staffView(staff);
+    },
     listStaff: async (companyId: string, query: In<typeof StaffQuery>) => {
       await assertFilters(companyId, query);
       return (await listStaff(pool, companyId, query)).map(staffView);
     },
     getStaff: async (companyId: string, id: string) => staffView(found(await findStaff(pool, companyId, id), 'staff member', id)),
-    updateStaff: (companyId: string, id: string, patch: In<typeof UpdateStaff>) =>
-      withTransaction(pool, async (tx) => {
+    updateStaff: async (companyId: string, id: string, patch: In<typeof UpdateStaff>) => {
+      const { before, staff } = await withTransaction(pool, async (tx) => {
         const { serviceIds, ...fields } = patch;
-        const staff = found(await updateStaff(tx, companyId, id, fields), 'staff member', id);
-        if (serviceIds) staff.service_ids = await replaceStaffServices(tx, companyId, staff.id, serviceIds);
-        return staffView(staff);
-      }),
+        const before = await findStaff(tx, companyId, id, { forUpdate: true });
+        const row = found(await updateStaff(tx, companyId, id, fields), 'staff member', id);
+        if (serviceIds) row.service_ids = await replaceStaffServices(tx, companyId, row.id, serviceIds);
+        return { before, staff: row };
+      });
+      await availabilityChanged(staff, before);
+      return staffView(staff);
+    },
 
     // Customers (a home branch or preferred staff member of another company fails the composite FK: 404)
     createCustomer: async (companyId: string, input: In<typeof CreateCustomer>) =>

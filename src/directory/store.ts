@@ -35,6 +35,8 @@ export interface BranchRow {
   time_zone: string;
   phone: string | null;
   email: string | null;
+  /** Local opening intervals per ISO weekday ('1'..'7'); null: no hours (the SLA clock runs on wall-clock time). */
+  opening_hours: Record<string, Array<{ start: string; end: string }>> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -44,12 +46,13 @@ export interface BranchInput {
   timeZone: string;
   phone?: string | null;
   email?: string | null;
+  openingHours?: Record<string, Array<{ start: string; end: string }>> | null;
 }
 
 export async function insertBranch(db: Queryable, companyId: string, input: BranchInput): Promise<BranchRow> {
   const { rows } = await db.query<BranchRow>(
-    `INSERT INTO branches (company_id, name, time_zone, phone, email) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-    [companyId, input.name, input.timeZone, input.phone ?? null, input.email ?? null],
+    `INSERT INTO branches (company_id, name, time_zone, phone, email, opening_hours) VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING *`,
+    [companyId, input.name, input.timeZone, input.phone ?? null, input.email ?? null, json(input.openingHours)],
   );
   return rows[0];
 }
@@ -69,7 +72,13 @@ export async function listBranches(db: Queryable, companyId: string, page: { lim
   return rows;
 }
 
-const BRANCH_COLUMNS: Record<keyof BranchInput, string> = { name: 'name', timeZone: 'time_zone', phone: 'phone', email: 'email' };
+const BRANCH_COLUMNS: Record<keyof BranchInput, string> = {
+  name: 'name',
+  timeZone: 'time_zone',
+  phone: 'phone',
+  email: 'email',
+  openingHours: 'opening_hours',
+};
 
 export async function updateBranch(
   db: Queryable,
@@ -77,7 +86,7 @@ export async function updateBranch(
   id: string,
   patch: Partial<BranchInput>,
 ): Promise<BranchRow | undefined> {
-  const { sets, values } = assignments(patch, BRANCH_COLUMNS, 2);
+  const { sets, values } = assignments(patch, BRANCH_COLUMNS, 2, { openingHours: '::jsonb' });
   if (sets.length === 0) return findBranch(db, companyId, id);
   const { rows } = await db.query<BranchRow>(
     `UPDATE branches SET ${sets.join(', ')}, updated_at = now() WHERE company_id = $1 AND id = $2 RETURNING *`,
@@ -220,17 +229,21 @@ export async function insertStaff(db: Queryable, companyId: string, input: Staff
   return rows[0];
 }
 
-/** Scoped by company; `forShare` locks the row (e.g. its branch) until the transaction ends. */
+/**
+ * Scoped by company. `forShare` locks the row (e.g. its branch) until the transaction ends; `forUpdate`
+ * is for a transaction that will change it (two FOR SHARE holders that both upgrade deadlock).
+ */
 export async function findStaff(
   db: Queryable,
   companyId: string,
   id: string,
-  options: { forShare?: boolean } = {},
+  options: { forShare?: boolean; forUpdate?: boolean } = {},
 ): Promise<StaffRow | undefined> {
-  const { rows } = await db.query<StaffRow>(
-    `SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${options.forShare ? ' FOR SHARE OF s' : ''}`,
-    [companyId, id],
-  );
+  const lock = options.forUpdate ? ' FOR UPDATE OF s' : options.forShare ? ' FOR SHARE OF s' : '';
+  const { rows } = await db.query<StaffRow>(`SELECT s.*, ${STAFF_SERVICE_IDS} FROM staff s WHERE s.company_id = $1 AND s.id = $2${lock}`, [
+    companyId,
+    id,
+  ]);
   return rows[0];
 }
 

@@ -5,7 +5,7 @@ import type { Durability } from '../temporal/durability';
 
 export { CHANNELS, type Channel } from '../channels/types';
 
-/** The notification event types seeded by the migrations (SPEC section 5). Pure: importable by workflows. */
+/** The notification event types seeded by the migrations (the 13 of SPEC section 5, and two of the callbacks). Pure: importable by workflows. */
 export const NOTIFICATION_EVENT_TYPES = [
   'appointment_created',
   'appointment_confirmed',
@@ -20,6 +20,9 @@ export const NOTIFICATION_EVENT_TYPES = [
   'policy_violation',
   'staff_assigned',
   'customer_feedback_request',
+  // Added with the callback workflows (migration 1764100000006):
+  'callback_sla_warning',
+  'callback_expired',
 ] as const;
 
 export type NotificationEventType = (typeof NOTIFICATION_EVENT_TYPES)[number];

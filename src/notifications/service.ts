@@ -3,8 +3,8 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateStage, 
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { requestHash } from '../db/idempotency';
-import { createThenStart, startCommitted, type OutboxSource, type StartOutcome, type WorkflowStart } from '../db/outbox';
+import { claimIdempotencyKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
+import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
 import type { Queryable } from '../db/transaction';
 import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
@@ -75,6 +75,8 @@ export interface NotificationServiceDeps {
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
+/** Keys of notifications other features queue in their own transactions. */
+const ENQUEUE_SCOPE = 'notifications.enqueue';
 /** Items of a batch sent at once (each is a transaction and a workflow start). */
 const BATCH_CONCURRENCY = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -219,28 +221,38 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   }
 
   /**
-   * A notification decided inside another feature's transaction (e.g. a cancellation): inserts its
-   * row (status pending) with the caller's transaction and returns the workflow to start once that
-   * transaction has committed (startInserted). If the process dies between the COMMIT and the start,
-   * the reconciler starts it; if the transaction rolls back, there is no row and nothing starts.
-   * The caller vouches for the notifiable (it is part of its own transaction).
+   * For other features' transactions (a callback escalation, an appointment change): inserts the
+   * notification row inside the caller's transaction and returns the workflow to start once it has
+   * committed (with `startQueued`). If the process dies in between, the reconciler starts it: the
+   * notification is never lost with the change that caused it.
    */
-  async function insertInTransaction(
+  async function enqueueNotification(
     tx: Queryable,
     companyId: string,
-    request: {
-      eventType: NotificationEventType;
-      notifiable: { type: 'customer' | 'staff' | 'appointment'; id: string };
-      data?: Record<string, unknown>;
-    },
-  ): Promise<{ notificationId: string; start: WorkflowStart }> {
+    input: SendNotificationInput,
+    /** Makes a retried caller (an activity) find the notification it queued instead of queueing another. */
+    idempotencyKey?: string,
+  ): Promise<{ notificationId: string; start: WorkflowStart; created: boolean }> {
+    const request = { ...input, data: input.data ?? {} };
+    const scope = idempotencyKey === undefined ? undefined : { companyId, scope: ENQUEUE_SCOPE, key: idempotencyKey };
+    if (scope) {
+      const claim = await claimIdempotencyKey<{ notificationId: string }>(tx, scope, requestHash(request));
+      if (claim.kind === 'replay') {
+        const id = claim.response.notificationId;
+        return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: false };
+      }
+    }
+    if (!(await entityExists(tx, companyId, request.notifiable.type, request.notifiable.id))) {
+      throw new NotFoundError(request.notifiable.type, request.notifiable.id);
+    }
     const id = randomUUID();
-    await insertNotification(tx, { id, companyId, ...request, data: request.data ?? {}, workflowId: notificationWorkflowId(id) });
-    return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }) };
+    await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
+    if (scope) await recordIdempotentResponse(tx, scope, 201, { notificationId: id });
+    return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: true };
   }
 
-  /** Starts, after COMMIT, a workflow that insertInTransaction returned; Temporal down or slow is left to the reconciler (never throws for it). */
-  const startInserted = (start: WorkflowStart): Promise<StartOutcome> =>
+  /** Starts a queued notification's workflow after its transaction committed (never throws for Temporal: the reconciler catches up). */
+  const startQueued = (start: WorkflowStart) =>
     startCommitted(start, { client: temporal, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger });
 
   /**
@@ -416,15 +428,16 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   return {
     sendNotification,
     sendNotificationBatch,
-    insertInTransaction,
-    startInserted,
-    workflowOf,
     getNotification,
     cancelNotification,
     upsertNotificationConfig,
     resolveNotificationConfig,
     listEventTypes,
     notificationAnalytics,
+    enqueueNotification,
+    startQueued,
+    /** The workflow a notification row stands for (to make sure one started, e.g. when a request is replayed). */
+    workflowOf,
     outbox,
   };
 }

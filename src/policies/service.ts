@@ -395,7 +395,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     }
     const out = [];
     for (const e of events) {
-      const { notificationId, start } = await notifications.insertInTransaction(tx, a.company_id, {
+      const { notificationId, start } = await notifications.enqueueNotification(tx, a.company_id, {
         eventType: e.eventType,
         notifiable: { type: 'appointment', id: a.id },
         data: e.data,
@@ -480,7 +480,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       outcome.response.notifications.map((n) =>
         notifications.workflowOf({ id: n.id, companyId, eventType: n.eventType as NotificationEventType }),
       );
-    await Promise.all(starts.map((s) => notifications.startInserted(s)));
+    await Promise.all(starts.map((s) => notifications.startQueued(s)));
     return outcome.response;
   }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -19,9 +20,22 @@ export interface ProductWorkerOptions {
   logger?: Logger;
 }
 
-/** Bundles the workflow code once (webpack + swc inside the SDK); pass the result to createProductWorker. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+/**
+ * The workflow code, bundled once (webpack + swc inside the SDK) for createProductWorker. With
+ * WORKFLOW_BUNDLE_PATH set to a file written by `npm run build:workflows` (the Docker image does
+ * it at build time, the test suite once per run), workers start without bundling.
+ */
+export async function bundleWorkflows(env: NodeJS.ProcessEnv = process.env): Promise<WorkflowBundleWithSourceMap> {
+  const prebuilt = env.WORKFLOW_BUNDLE_PATH;
+  if (prebuilt && fs.existsSync(prebuilt)) return { code: fs.readFileSync(prebuilt, 'utf8') } as WorkflowBundleWithSourceMap;
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentBundlerLogger });
+}
+
+/** Writes the bundle to `file` (for WORKFLOW_BUNDLE_PATH). */
+export async function writeWorkflowBundle(file: string): Promise<void> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentBundlerLogger });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, code);
 }
 
 /** One worker for the product's task queue: every workflow and activity. */

@@ -197,9 +197,9 @@ describe('notification configuration (service, real PostgreSQL)', () => {
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
 
-  it('lists the 13 seeded event types with their default channels', async () => {
+  it('lists the 15 seeded event types with their default channels', async () => {
     const events = await service.listEventTypes();
-    expect(events).toHaveLength(13);
+    expect(events).toHaveLength(15);
     expect(events.find((e) => e.eventType === 'callback_escalated')).toEqual({
       eventType: 'callback_escalated',
       description: expect.any(String),

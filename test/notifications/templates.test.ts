@@ -39,8 +39,8 @@ describe('notification templates', () => {
     for (const event of NOTIFICATION_EVENT_TYPES) expect(Object.keys(DEFAULT_TEMPLATES[event]).sort()).toEqual([...CHANNELS].sort());
   });
 
-  it('renders each of the 13 seeded events on its default and fallback channel with a real context', async () => {
-    expect(mappings).toHaveLength(13);
+  it('renders each of the 15 seeded events on its default and fallback channel with a real context', async () => {
+    expect(mappings).toHaveLength(15);
     const rendered: string[] = [];
     for (const m of mappings) {
       const channels = [m.default_channel, m.default_fallback_channel].filter(Boolean) as Array<(typeof CHANNELS)[number]>;
@@ -53,8 +53,8 @@ describe('notification templates', () => {
         rendered.push(`${m.event_type}/${channel}`);
       }
     }
-    // 13 defaults + the 10 events that have a fallback.
-    expect(rendered).toHaveLength(23);
+    // 15 defaults + the 11 events that have a fallback.
+    expect(rendered).toHaveLength(26);
   });
 
   it('renders appointment times in the recipient time zone, and staff_assigned to the staff member', async () => {

@@ -6,6 +6,7 @@ import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { migrate } from '../../src/db/migrate';
 import { freePort } from '../../src/dev/free-port';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
+import { writeWorkflowBundle } from '../../src/temporal/worker';
 import { Connection } from '@temporalio/client';
 
 /**
@@ -48,4 +49,11 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.TEST_TEMPORAL_ADDRESS = address;
   process.env.TEST_TEMPORAL_NAMESPACE = namespace;
+
+  // The workflow code, bundled once for the whole run: test workers and worker processes load it
+  // (bundling costs seconds each time). Rebuilt every run, so it is never stale.
+  const bundle = path.join(os.tmpdir(), `ao-workflow-bundle-${process.pid}.js`);
+  await writeWorkflowBundle(bundle);
+  process.env.WORKFLOW_BUNDLE_PATH = bundle;
+  stops.push(async () => fs.rmSync(bundle, { force: true }));
 }

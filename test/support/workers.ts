@@ -9,6 +9,7 @@ import { TwilioProvider } from '../../src/channels/twilio';
 import { WebPushProvider } from '../../src/channels/webpush';
 import type { Pool } from '../../src/db/pool';
 import { createLogger } from '../../src/logger';
+import { createCallbackService, type CallbackService } from '../../src/callbacks/service';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
 import type { Durability } from '../../src/temporal/durability';
 import { installSdkRuntime } from '../../src/temporal/sdk-logger';
@@ -77,6 +78,8 @@ export interface TestWorker {
   taskQueue: string;
   /** The notification service, starting workflows on this worker's task queue. */
   service: NotificationService;
+  /** The callback service, likewise. */
+  callbacks: CallbackService;
   /** How many times each activity ran (executions, retries included) on this worker. */
   calls: Record<string, number>;
   /** Executions per activity that threw (retried by Temporal). */
@@ -98,9 +101,13 @@ export interface TestWorkerOptions {
   shutdownGraceMs?: number;
   maxCachedWorkflows?: number;
   /** Fault injection around the real activities (e.g. stop the database before one runs). */
-  around?: (name: string, run: () => Promise<unknown>) => Promise<unknown>;
+  around?: (name: string, run: () => Promise<unknown>, args: unknown[]) => Promise<unknown>;
   /** Infrastructure retry policy of the workflows this worker's service starts (default: the production defaults). */
   durability?: Durability;
+  /** Continue-as-new threshold of the callback workflows the service starts. */
+  historyLimit?: number;
+  /** The clock the services compute deadlines on (a time-skipping server's). */
+  clock?: () => number | Promise<number>;
 }
 
 /**
@@ -122,7 +129,7 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
         calls[name] = (calls[name] ?? 0) + 1;
         const run = () => (fn as (...a: unknown[]) => Promise<unknown>)(...args);
         try {
-          return await (options.around ? options.around(name, run) : run());
+          return await (options.around ? options.around(name, run, args) : run());
         } catch (error) {
           failures[name] = (failures[name] ?? 0) + 1;
           throw error;
@@ -141,10 +148,20 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
   });
   const running = worker.run();
   const service = createNotificationService({ pool: options.pool, client: options.client, taskQueue, logger, durability });
+  const callbacks = createCallbackService({
+    pool: options.pool,
+    client: options.client,
+    taskQueue,
+    logger,
+    durability,
+    historyLimit: options.historyLimit,
+    clock: options.clock,
+  });
   return {
     worker,
     taskQueue,
     service,
+    callbacks,
     calls,
     failures,
     stop: async () => {

@@ -3,8 +3,8 @@ import { workflowBundle } from '../support/temporal';
 import { loadHistories } from './recorded-histories';
 
 /**
- * Determinism guard: histories recorded from earlier runs (test/workflows/histories, refreshed
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery`) must replay with the current
+ * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/callbacks/workflow`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -16,6 +16,9 @@ describe('recorded workflow histories replay with the current code', () => {
     const names = histories.map((h) => h.workflowId).join('\n');
     for (const shape of ['cancel', 'quiet-hours', 'template-error', 'fails-once', 'falls-back', 'rate-limit'])
       expect(names).toMatch(new RegExp(`^notification-.*${shape}`, 'm'));
+    // ... and of the callback workflow (test/callbacks/workflow.test.ts).
+    for (const shape of ['whole-lifecycle', 'sla-breach', 'three-failed', 'cooldown', 'reassigns', 'long-life', 'continued-as-new'])
+      expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);

@@ -67,6 +67,17 @@ const TEXTS: Record<NotificationEventType, EventText> = {
     long: 'A callback{{#if data.customerName}} for {{data.customerName}}{{/if}}{{#if data.phoneNumber}} ({{data.phoneNumber}}){{/if}} was escalated to you{{#if data.reason}}: {{data.reason}}{{/if}}. Please take it over.',
     short: 'Escalated callback{{#if data.customerName}} for {{data.customerName}}{{/if}}{{#if data.reason}}: {{data.reason}}{{/if}}.',
   },
+  callback_sla_warning: {
+    subject: 'Callback due soon{{#if data.customerName}}: {{data.customerName}}{{/if}}',
+    long: 'The callback{{#if data.customerName}} for {{data.customerName}}{{/if}}{{#if data.phoneNumber}} ({{data.phoneNumber}}){{/if}} assigned to you is due{{#if data.dueAtLocal}} at {{data.dueAtLocal}}{{else}} soon{{/if}}. Please call now.',
+    short:
+      'Callback due{{#if data.dueAtLocal}} at {{data.dueAtLocal}}{{else}} soon{{/if}}{{#if data.customerName}}: {{data.customerName}}{{/if}}.',
+  },
+  callback_expired: {
+    subject: 'Callback expired unanswered{{#if data.customerName}}: {{data.customerName}}{{/if}}',
+    long: 'The callback{{#if data.customerName}} for {{data.customerName}}{{/if}}{{#if data.phoneNumber}} ({{data.phoneNumber}}){{/if}} stayed open for its whole open life and expired without being completed.',
+    short: 'Callback expired{{#if data.customerName}}: {{data.customerName}}{{/if}}.',
+  },
   payment_received: {
     subject: 'Payment received',
     long: 'We received your payment{{#if data.amount}} of {{data.amount}}{{/if}}. Thank you.',

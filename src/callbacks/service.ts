@@ -1,0 +1,502 @@
+import { randomUUID } from 'node:crypto';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import { DateTime } from 'luxon';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { requestHash } from '../db/idempotency';
+import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import { ConflictError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '../errors';
+import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
+import { validateBusinessHours, type BusinessHours } from './business-hours';
+import {
+  CALLBACK_WORKFLOW_TYPE,
+  callbackStateQuery,
+  callbackWorkflowId,
+  cancelUpdate,
+  completeUpdate,
+  escalateUpdate,
+  FORBIDDEN,
+  isOpen,
+  reassignUpdate,
+  recordAttemptUpdate,
+  staffAvailableSignal,
+  BranchId,
+  CallbackDueAt,
+  CallbackPriority,
+  CallbackStatusKey,
+  CompanyId,
+  type Actor,
+  type CallbackSnapshot,
+  type CallbackState,
+  type CallbackWorkflowInput,
+} from './definitions';
+import { callbackDeadlines, maskPhone, resolveCallbackSettings } from './rules';
+import type { CallbackDetail, CallbackQuery, CallbackSettingsInput, CallbackView, CreateCallback, RecordAttemptBody } from './schemas';
+import * as store from './store';
+
+/**
+ * The callback use cases behind the HTTP routes (SPEC 4 and 8). Routes parse and authorise; this
+ * owns the transactions and the Temporal calls. Every query is scoped by the caller's company:
+ * another company's ids are "not found".
+ */
+export interface CallbackServiceDeps {
+  pool: Pool;
+  client: Client;
+  taskQueue: string;
+  logger?: Logger;
+  durability?: Durability;
+  /** How long a create waits for Temporal before leaving the start to the reconciler (default 5 s). */
+  startTimeoutMs?: number;
+  /** How long a message (update) may take before the API answers 202 with the state as it is (default 5 s). */
+  updateTimeoutMs?: number;
+  /** How long a read waits for the workflow's live state (default 1.5 s). */
+  liveStateTimeoutMs?: number;
+  /** Continue-as-new threshold passed to new workflows (tests; default: the SDK's suggestion). */
+  historyLimit?: number;
+  /** The clock deadlines are computed on (tests on a time-skipping server pass its clock). */
+  clock?: () => number | Promise<number>;
+}
+
+const IDEMPOTENCY_SCOPE = 'callbacks.create';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export type MessageKind = 'attempt' | 'complete' | 'reassign' | 'cancel' | 'escalate';
+const UPDATES: Record<MessageKind, UpdateDefinition<CallbackState, [never]>> = {
+  attempt: recordAttemptUpdate as never,
+  complete: completeUpdate as never,
+  reassign: reassignUpdate as never,
+  cancel: cancelUpdate as never,
+  escalate: escalateUpdate as never,
+};
+
+function toView(r: store.CallbackRow, timeZone: string): CallbackView {
+  const snapshot = r.settings as Partial<CallbackSnapshot>;
+  return {
+    id: r.id,
+    branchId: r.branch_id,
+    customerId: r.customer_id,
+    serviceId: r.service_id,
+    preferredStaffId: r.staff_id,
+    phoneNumber: r.phone_number,
+    customerName: r.customer_name,
+    priority: r.priority,
+    status: r.status,
+    statusReason: r.status_reason,
+    assignedTo: r.assigned_to,
+    assignedAt: iso(r.assigned_at),
+    assignmentReason: r.assignment_reason,
+    dueAt: r.expires_at.toISOString(),
+    dueAtLocal: DateTime.fromJSDate(r.expires_at, { zone: timeZone }).toISO() ?? r.expires_at.toISOString(),
+    timeZone,
+    warnAt: iso(r.warn_at),
+    openUntil: iso(r.open_until),
+    breachedAt: iso(r.breached_at),
+    contactedAt: iso(r.contacted_at),
+    completedAt: iso(r.completed_at),
+    cancelledAt: iso(r.cancelled_at),
+    expiredAt: iso(r.expired_at),
+    escalated: r.escalated,
+    escalationCount: r.escalation_count,
+    attemptCount: r.attempt_count,
+    notes: r.notes,
+    metadata: r.metadata ?? {},
+    settings: snapshot.settings ?? null,
+    workflowId: r.workflow_id,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+const cursorOf = (r: store.CallbackRow) => Buffer.from(`${r.created_at.toISOString()}|${r.id}`).toString('base64url');
+function parseCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at);
+  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) {
+    throw new ValidationError('invalid request: query.cursor', [
+      { field: 'query.cursor', message: 'must be a cursor returned as nextCursor' },
+    ]);
+  }
+  return { createdAt, id };
+}
+
+export function createCallbackService(deps: CallbackServiceDeps) {
+  const { pool, client, taskQueue } = deps;
+  const durability = deps.durability ?? DEFAULT_DURABILITY;
+  const startTimeoutMs = deps.startTimeoutMs ?? 5_000;
+  const updateTimeoutMs = deps.updateTimeoutMs ?? 5_000;
+  const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
+  const clock = deps.clock ?? Date.now;
+
+  /** The time zone a callback's times are shown in: its customer's, else its branch's. */
+  async function timeZoneOf(r: store.CallbackRow): Promise<string> {
+    const { rows } = await pool.query(
+      `SELECT coalesce((SELECT time_zone FROM customers WHERE company_id = $1 AND id = $2), b.time_zone) AS tz
+         FROM branches b WHERE b.company_id = $1 AND b.id = $3`,
+      [r.company_id, r.customer_id, r.branch_id],
+    );
+    return rows[0]?.tz ?? 'UTC';
+  }
+
+  /** The workflow that owns a callback row (also what the reconciler starts). */
+  function workflowOf(r: store.CallbackRow, assignTo: string | null = null): WorkflowStart {
+    const snapshot = r.settings as CallbackSnapshot;
+    const args: CallbackWorkflowInput = {
+      callbackId: r.id,
+      companyId: r.company_id,
+      branchId: r.branch_id,
+      priority: r.priority,
+      dueAt: r.expires_at.toISOString(),
+      warnAt: (r.warn_at ?? r.expires_at).toISOString(),
+      openUntil: (r.open_until ?? r.expires_at).toISOString(),
+      snapshot,
+      assignTo,
+      durability,
+      ...(deps.historyLimit ? { historyLimit: deps.historyLimit } : {}),
+    };
+    return {
+      workflowType: CALLBACK_WORKFLOW_TYPE,
+      workflowId: r.workflow_id,
+      args: [args],
+      searchAttributes: [
+        { key: CompanyId, value: r.company_id },
+        { key: BranchId, value: r.branch_id },
+        { key: CallbackPriority, value: r.priority },
+        { key: CallbackStatusKey, value: r.status },
+        { key: CallbackDueAt, value: r.expires_at },
+      ],
+      // Shown in the Web UI: who to call, without the full number (search attributes carry ids only).
+      memo: { customerName: r.customer_name, phone: maskPhone(r.phone_number) },
+    };
+  }
+
+  async function liveState(workflowId: string): Promise<CallbackDetail['live']> {
+    const s = await client
+      .withDeadline(Date.now() + liveTimeout, () => client.workflow.getHandle(workflowId).query(callbackStateQuery))
+      .catch((): CallbackState | null => null);
+    if (!s) return null;
+    const { status, assignedTo, breached, warned, failedAttemptsSinceEscalation, nextEscalationAt, run } = s;
+    return { status, assignedTo, breached, warned, failedAttemptsSinceEscalation, nextEscalationAt, run };
+  }
+
+  async function found(companyId: string, id: string): Promise<store.CallbackRow> {
+    const row = UUID.test(id) ? await store.findCallback(pool, companyId, id) : undefined;
+    if (!row) throw new NotFoundError('callback', id);
+    return row;
+  }
+
+  /**
+   * Creates the callback: checks its references (404 for another company's ids), takes the
+   * settings snapshot (branch > company > defaults) and the branch's opening hours, computes the
+   * SLA deadline, the warning and the end of its open life, commits the row (with the
+   * Idempotency-Key's response) and starts `callback-<id>` (src/db/outbox.ts): never a row without a
+   * workflow, never a workflow without a row.
+   */
+  async function createCallback(
+    companyId: string,
+    input: CreateCallback,
+    actor: { role: Actor['role'] },
+    idempotencyKey?: string,
+  ): Promise<{ created: boolean; callback: CallbackView }> {
+    if (input.assignTo && actor.role === 'agent') throw new ForbiddenError('only a manager may assign a callback by hand');
+    const createdAt = new Date(await clock());
+    let inserted: store.CallbackRow | undefined;
+    const { created, response } = await createThenStart<{ callbackId: string }>({
+      pool,
+      client,
+      taskQueue,
+      deadlineMs: startTimeoutMs,
+      logger: deps.logger,
+      idempotency:
+        idempotencyKey === undefined
+          ? undefined
+          : { scope: { companyId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey }, requestHash: requestHash(input) },
+      write: async (tx) => {
+        const branch = await store.findBranchFacts(tx, companyId, input.branchId);
+        if (!branch) throw new NotFoundError('branch', input.branchId);
+        let { phoneNumber, customerName } = input;
+        if (input.customerId) {
+          const { rows } = await tx.query(`SELECT name, phone FROM customers WHERE company_id = $1 AND id = $2`, [
+            companyId,
+            input.customerId,
+          ]);
+          if (!rows[0]) throw new NotFoundError('customer', input.customerId);
+          phoneNumber ??= rows[0].phone ?? undefined;
+          customerName ??= rows[0].name;
+          if (!phoneNumber) {
+            throw new ValidationError('invalid request: body.phoneNumber', [
+              { field: 'body.phoneNumber', message: 'the customer has no phone number: give one' },
+            ]);
+          }
+        }
+        if (input.serviceId && !(await store.exists(tx, 'services', companyId, input.serviceId))) {
+          throw new NotFoundError('service', input.serviceId);
+        }
+        for (const [field, id] of [
+          ['staffId', input.staffId],
+          ['assignTo', input.assignTo],
+        ] as const) {
+          if (!id) continue;
+          const staff = await store.findStaffFacts(tx, companyId, id);
+          if (!staff) throw new NotFoundError('staff member', id);
+          if (field === 'assignTo' && staff.branchId !== input.branchId) {
+            throw new ValidationError(`invalid request: body.${field}`, [
+              { field: `body.${field}`, message: `staff member ${id} does not work at branch ${input.branchId}` },
+            ]);
+          }
+          if (field === 'assignTo' && !staff.available) throw new ConflictError(`staff member ${id} is not available`, 'staff_unavailable');
+        }
+        const rows = await store.loadSettingsRows(tx, companyId, input.branchId);
+        const { settings } = resolveCallbackSettings(rows.branch, rows.company);
+        const businessHours: BusinessHours | null = branch.openingHours ? { timeZone: branch.timeZone, weekly: branch.openingHours } : null;
+        const deadlines = callbackDeadlines(createdAt.getTime(), input.priority, settings, businessHours);
+        const id = randomUUID();
+        inserted = await store.insertCallback(tx, {
+          id,
+          companyId,
+          branchId: input.branchId,
+          customerId: input.customerId ?? null,
+          serviceId: input.serviceId ?? null,
+          staffId: input.staffId ?? null,
+          phoneNumber: phoneNumber!,
+          customerName: customerName!,
+          priority: input.priority,
+          notes: input.notes ?? null,
+          metadata: input.metadata,
+          snapshot: { settings, businessHours },
+          ...deadlines,
+          createdAt,
+          workflowId: callbackWorkflowId(id),
+        });
+        return { callbackId: id };
+      },
+      workflowOf: async (r) => workflowOf(inserted ?? (await found(companyId, r.callbackId)), inserted ? (input.assignTo ?? null) : null),
+    });
+    const row = inserted ?? (await found(companyId, response.callbackId));
+    return { created, callback: toView(row, await timeZoneOf(row)) };
+  }
+
+  /** The row with its attempts and escalations and, while it runs, the workflow's live state. */
+  async function getCallback(companyId: string, id: string): Promise<CallbackDetail> {
+    const row = await found(companyId, id);
+    const [attempts, escalations, tz, live] = await Promise.all([
+      store.attemptsOf(pool, companyId, id),
+      store.escalationsOf(pool, companyId, id),
+      timeZoneOf(row),
+      isOpen(row.status) ? liveState(row.workflow_id) : Promise.resolve(null),
+    ]);
+    return {
+      ...toView(row, tz),
+      attempts: attempts.map((a) => ({
+        id: a.id,
+        staffId: a.staff_id,
+        outcome: a.outcome,
+        notes: a.notes,
+        attemptedAt: a.attempted_at.toISOString(),
+      })),
+      escalations: escalations.map((e) => ({
+        id: e.id,
+        reason: e.reason,
+        escalatedFrom: e.escalated_from,
+        escalatedTo: e.escalated_to,
+        escalatedAt: e.escalated_at.toISOString(),
+        resolvedAt: iso(e.resolved_at),
+        notes: e.notes,
+        notificationId: e.notification_id,
+      })),
+      live,
+    };
+  }
+
+  async function listCallbacks(companyId: string, q: CallbackQuery): Promise<{ items: CallbackView[]; nextCursor: string | null }> {
+    if (q.branchId && !(await store.findBranchFacts(pool, companyId, q.branchId))) throw new NotFoundError('branch', q.branchId);
+    if (q.assignedTo && !(await store.findStaffFacts(pool, companyId, q.assignedTo))) throw new NotFoundError('staff member', q.assignedTo);
+    const rows = await store.listCallbacks(pool, companyId, {
+      ...q,
+      after: q.cursor ? parseCursor(q.cursor) : undefined,
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const zones = await Promise.all(page.map(timeZoneOf));
+    return { items: page.map((r, i) => toView(r, zones[i])), nextCursor: rows.length > q.limit ? cursorOf(page[page.length - 1]) : null };
+  }
+
+  async function overdue(companyId: string, branchId: string) {
+    if (!(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
+    const rows = await store.overdueOfBranch(pool, companyId, branchId, new Date(await clock()));
+    const zones = await Promise.all(rows.map(timeZoneOf));
+    return { items: rows.map((r, i) => ({ ...toView(r, zones[i]), overdueHours: r.overdue_hours })) };
+  }
+
+  async function analytics(companyId: string, q: { from?: Date; to?: Date }) {
+    const to = q.to ?? new Date();
+    const from = q.from ?? new Date(to.getTime() - 30 * 86_400_000);
+    if (from >= to) throw new ValidationError('invalid request: query.from', [{ field: 'query.from', message: 'must be before to' }]);
+    const rows = await store.callbackAnalytics(pool, companyId, from, to);
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      rows: rows.map((r) => ({
+        branchId: r.branch_id,
+        priority: r.priority,
+        count: r.count,
+        breached: r.breached,
+        breachRate: r.count ? Math.round((r.breached / r.count) * 10_000) / 10_000 : 0,
+        medianSecondsToFirstContact: r.median_contact_s === null ? null : Math.round(Number(r.median_contact_s)),
+        medianSecondsToCompletion: r.median_completion_s === null ? null : Math.round(Number(r.median_completion_s)),
+        escalationsByReason: r.escalations,
+      })),
+    };
+  }
+
+  /**
+   * A manager's or agent's message, as a Temporal update: validated by the workflow against its
+   * live state (409 naming the invalid transition, 403 for an agent acting on someone else's
+   * callback), applied, and answered with the new state. Answers 202 with the state as it is when
+   * applying takes longer than `updateTimeoutMs` (it is accepted and will be applied).
+   */
+  async function message(
+    companyId: string,
+    id: string,
+    kind: MessageKind,
+    args: Record<string, unknown>,
+    actor: Actor,
+  ): Promise<{ applied: boolean; callback: CallbackDetail }> {
+    const row = await found(companyId, id);
+    if (!isOpen(row.status)) throw new ConflictError(`cannot ${kind} a ${row.status} callback`, 'invalid_transition');
+    if (kind === 'reassign' && typeof args.staffId === 'string') {
+      const staff = await store.findStaffFacts(pool, companyId, args.staffId);
+      if (!staff) throw new NotFoundError('staff member', args.staffId);
+      if (staff.branchId !== row.branch_id) {
+        throw new ValidationError('invalid request: body.staffId', [
+          { field: 'body.staffId', message: `staff member ${args.staffId} does not work at branch ${row.branch_id}` },
+        ]);
+      }
+      if (!staff.available) throw new ConflictError(`staff member ${args.staffId} is not available`, 'staff_unavailable');
+    }
+    const handle = client.workflow.getHandle(row.workflow_id);
+    const send = () =>
+      client.withDeadline(Date.now() + updateTimeoutMs, () =>
+        handle.startUpdate(UPDATES[kind], { args: [{ ...args, actor }] as never, waitForStage: WorkflowUpdateStage.ACCEPTED }),
+      );
+    let applied = true;
+    try {
+      let update;
+      try {
+        update = await send();
+      } catch (error) {
+        // The row committed but its workflow never started (Temporal was down at creation): start it now.
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+        await startCommitted(workflowOf(row), { client, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger });
+        update = await send();
+      }
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), updateTimeoutMs).unref());
+      applied = (await Promise.race([update.result(), timeout])) !== 'timeout';
+    } catch (error) {
+      throw refusal(error, kind);
+    }
+    return { applied, callback: await getCallback(companyId, id) };
+  }
+
+  function refusal(error: unknown, kind: MessageKind): Error {
+    if (error instanceof WorkflowUpdateFailedError) {
+      const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
+      if (cause?.type === FORBIDDEN) return new ForbiddenError(cause.message);
+      return new ConflictError(cause?.message ?? `cannot ${kind} this callback`, 'invalid_transition');
+    }
+    if (error instanceof WorkflowNotFoundError) return new UnavailableError('the callback workflow is not running yet; retry shortly');
+    return new UnavailableError(`Temporal did not take the message: ${(error as Error).message}`);
+  }
+
+  /** The effective settings of the company or a branch, each with where it came from. */
+  async function getSettings(companyId: string, branchId: string | null) {
+    if (branchId && !(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
+    const rows = await store.loadSettingsRows(pool, companyId, branchId);
+    const { settings, provenance } = resolveCallbackSettings(rows.branch, branchId ? rows.company : rows.company);
+    return { branchId, effective: settings, provenance };
+  }
+
+  /** Creates or replaces the settings of the company or a branch. Running callbacks keep their snapshot. */
+  async function putSettings(
+    companyId: string,
+    input: CallbackSettingsInput,
+  ): Promise<{ created: boolean; settings: Awaited<ReturnType<typeof getSettings>> }> {
+    const branchId = input.branchId ?? null;
+    if (branchId && !(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
+    const { created } = await store.upsertSettings(pool, companyId, branchId, {
+      slaUrgentSeconds: input.slaSeconds.urgent,
+      slaHighSeconds: input.slaSeconds.high,
+      slaNormalSeconds: input.slaSeconds.normal,
+      cooldownSeconds: input.cooldownSeconds,
+      attemptsBeforeEscalation: input.attemptsBeforeEscalation,
+      warningPercent: input.warningPercent,
+      maxOpenSeconds: input.maxOpenSeconds,
+      assignmentRetrySeconds: input.assignmentRetrySeconds,
+    });
+    return { created, settings: await getSettings(companyId, branchId) };
+  }
+
+  /**
+   * A staff member of the branch became available: every callback of the branch nobody could take
+   * tries again now (a signal each; those that miss it retry on their own timer).
+   */
+  async function staffBecameAvailable(companyId: string, branchId: string): Promise<number> {
+    const ids = await store.waitingCallbacks(pool, companyId, branchId);
+    let signalled = 0;
+    await Promise.all(
+      ids.map((workflowId) =>
+        client
+          .withDeadline(Date.now() + 3_000, () => client.workflow.getHandle(workflowId).signal(staffAvailableSignal))
+          .then(() => (signalled += 1))
+          .catch((error) => deps.logger?.warn({ err: error, workflowId }, 'could not tell a waiting callback; it retries on its timer')),
+      ),
+    );
+    return signalled;
+  }
+
+  /** The reconciler's view of callbacks (src/db/outbox.ts): rows whose workflow never ran, and orphans. */
+  const outbox: OutboxSource = {
+    workflowType: CALLBACK_WORKFLOW_TYPE,
+    unstarted: async (db, options) => (await store.unstartedCallbacks(db, options)).map((r) => workflowOf(r)),
+    closeOrphan: (db, workflowId, closeStatus) =>
+      store.finishOrphanCallback(
+        db,
+        workflowId,
+        `the workflow ended ${closeStatus.toLowerCase().replace(/_/g, ' ')} without closing the callback (reconciled)`,
+      ),
+  };
+
+  return {
+    createCallback,
+    getCallback,
+    listCallbacks,
+    overdue,
+    analytics,
+    message,
+    getSettings,
+    putSettings,
+    staffBecameAvailable,
+    outbox,
+    /** For tests and tools: the handle of a callback's workflow. */
+    handleOf: (workflowId: string): WorkflowHandle => client.workflow.getHandle(workflowId),
+  };
+}
+
+export type CallbackService = ReturnType<typeof createCallbackService>;
+export type RecordAttemptInput = typeof RecordAttemptBody;
+
+/** Validates opening hours for the directory (PATCH /v1/branches/:id), naming the field. */
+export function checkOpeningHours(timeZone: string, weekly: unknown): void {
+  const result = validateBusinessHours({ timeZone, weekly });
+  if (!result.ok) {
+    const issues = result.issues.map((i) => ({ field: `body.openingHours${i.path.replace(/^weekly/, '')}`, message: i.message }));
+    throw new ValidationError(`invalid request: ${issues.map((i) => i.field).join(', ')}`, issues);
+  }
+}

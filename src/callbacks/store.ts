@@ -1,0 +1,539 @@
+import type { Queryable } from '../db/transaction';
+import type {
+  AssignmentReason,
+  AssignmentResult,
+  AttemptOutcome,
+  CallbackSnapshot,
+  CallbackStatus,
+  EscalationReason,
+  Priority,
+} from './definitions';
+import type { BusinessHours } from './business-hours';
+import type { CallbackSettingsRow } from './rules';
+
+/**
+ * Every SQL statement on the callback tables (callback_settings, callback_requests,
+ * callback_attempts, callback_escalations), as named operations. Every query is scoped by
+ * company_id. Writes made by the workflow's activities are idempotent: attempts and escalations
+ * carry keys the workflow chose, so a retried activity finds its row.
+ */
+
+const OPEN = `('pending', 'assigned', 'contacted')`;
+
+// ---- settings ----
+
+const SETTINGS_COLUMNS = `sla_urgent_seconds AS "slaUrgentSeconds", sla_high_seconds AS "slaHighSeconds",
+  sla_normal_seconds AS "slaNormalSeconds", escalation_cooldown_seconds AS "cooldownSeconds",
+  attempts_before_escalation AS "attemptsBeforeEscalation", warning_percent AS "warningPercent",
+  max_open_seconds AS "maxOpenSeconds", assignment_retry_seconds AS "assignmentRetrySeconds", updated_at AS "updatedAt"`;
+
+export type SettingsRow = CallbackSettingsRow & { updatedAt: Date };
+
+/** The company's row and, when a branch is given, the branch's (either may be missing). */
+export async function loadSettingsRows(
+  db: Queryable,
+  companyId: string,
+  branchId: string | null,
+): Promise<{ company: SettingsRow | null; branch: SettingsRow | null }> {
+  const { rows } = await db.query(
+    `SELECT branch_id, ${SETTINGS_COLUMNS} FROM callback_settings
+      WHERE company_id = $1 AND (branch_id IS NULL OR branch_id = $2)`,
+    [companyId, branchId],
+  );
+  const strip = (r: Record<string, unknown> | undefined) =>
+    r ? (({ branch_id: _b, ...rest }) => rest as unknown as SettingsRow)(r) : null;
+  return { company: strip(rows.find((r) => r.branch_id === null)), branch: strip(rows.find((r) => r.branch_id !== null)) };
+}
+
+/** Creates or replaces the settings of the company (branchId null) or of one branch; NULL settings inherit. */
+export async function upsertSettings(
+  db: Queryable,
+  companyId: string,
+  branchId: string | null,
+  s: CallbackSettingsRow,
+): Promise<{ row: SettingsRow; created: boolean }> {
+  const { rows } = await db.query(
+    `INSERT INTO callback_settings AS cs (company_id, branch_id, sla_urgent_seconds, sla_high_seconds, sla_normal_seconds,
+       escalation_cooldown_seconds, attempts_before_escalation, warning_percent, max_open_seconds, assignment_retry_seconds)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (company_id, branch_id) DO UPDATE SET
+       sla_urgent_seconds = EXCLUDED.sla_urgent_seconds, sla_high_seconds = EXCLUDED.sla_high_seconds,
+       sla_normal_seconds = EXCLUDED.sla_normal_seconds, escalation_cooldown_seconds = EXCLUDED.escalation_cooldown_seconds,
+       attempts_before_escalation = EXCLUDED.attempts_before_escalation, warning_percent = EXCLUDED.warning_percent,
+       max_open_seconds = EXCLUDED.max_open_seconds, assignment_retry_seconds = EXCLUDED.assignment_retry_seconds,
+       updated_at = now()
+     RETURNING ${SETTINGS_COLUMNS}, (xmax = 0) AS created`,
+    [
+      companyId,
+      branchId,
+      s.slaUrgentSeconds ?? null,
+      s.slaHighSeconds ?? null,
+      s.slaNormalSeconds ?? null,
+      s.cooldownSeconds ?? null,
+      s.attemptsBeforeEscalation ?? null,
+      s.warningPercent ?? null,
+      s.maxOpenSeconds ?? null,
+      s.assignmentRetrySeconds ?? null,
+    ],
+  );
+  const { created, ...row } = rows[0];
+  return { row, created };
+}
+
+// ---- what a new callback refers to ----
+
+export interface BranchFacts {
+  id: string;
+  timeZone: string;
+  openingHours: BusinessHours['weekly'] | null;
+}
+
+export async function findBranchFacts(db: Queryable, companyId: string, branchId: string): Promise<BranchFacts | undefined> {
+  const { rows } = await db.query(`SELECT id, time_zone, opening_hours FROM branches WHERE company_id = $1 AND id = $2`, [
+    companyId,
+    branchId,
+  ]);
+  return rows[0] ? { id: rows[0].id, timeZone: rows[0].time_zone, openingHours: rows[0].opening_hours } : undefined;
+}
+
+/** The staff member with their branch and availability, or undefined (also for another company's id). */
+export async function findStaffFacts(
+  db: Queryable,
+  companyId: string,
+  staffId: string,
+): Promise<{ id: string; branchId: string; available: boolean; role: string; timeZone: string } | undefined> {
+  const { rows } = await db.query(`SELECT id, branch_id, is_available, role, time_zone FROM staff WHERE company_id = $1 AND id = $2`, [
+    companyId,
+    staffId,
+  ]);
+  const r = rows[0];
+  return r ? { id: r.id, branchId: r.branch_id, available: r.is_available, role: r.role, timeZone: r.time_zone } : undefined;
+}
+
+export async function exists(db: Queryable, table: 'customers' | 'services', companyId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM ${table} WHERE company_id = $1 AND id = $2`, [companyId, id]);
+  return (rowCount ?? 0) > 0;
+}
+
+// ---- callback requests ----
+
+export interface CallbackRow {
+  id: string;
+  company_id: string;
+  branch_id: string;
+  customer_id: string | null;
+  service_id: string | null;
+  staff_id: string | null;
+  phone_number: string;
+  customer_name: string;
+  priority: Priority;
+  status: CallbackStatus;
+  status_reason: string | null;
+  assigned_to: string | null;
+  assigned_at: Date | null;
+  assignment_reason: AssignmentReason | null;
+  contacted_at: Date | null;
+  completed_at: Date | null;
+  cancelled_at: Date | null;
+  expired_at: Date | null;
+  expires_at: Date;
+  warn_at: Date | null;
+  open_until: Date | null;
+  breached_at: Date | null;
+  warned_at: Date | null;
+  escalated: boolean;
+  escalation_count: number;
+  last_escalated_at: Date | null;
+  attempt_count: number;
+  notes: string | null;
+  metadata: Record<string, unknown>;
+  settings: CallbackSnapshot | Record<string, never>;
+  workflow_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface NewCallback {
+  id: string;
+  companyId: string;
+  branchId: string;
+  customerId: string | null;
+  serviceId: string | null;
+  staffId: string | null;
+  phoneNumber: string;
+  customerName: string;
+  priority: Priority;
+  notes: string | null;
+  metadata: Record<string, unknown>;
+  snapshot: CallbackSnapshot;
+  dueAt: Date;
+  warnAt: Date;
+  openUntil: Date;
+  createdAt: Date;
+  workflowId: string;
+}
+
+export async function insertCallback(db: Queryable, c: NewCallback): Promise<CallbackRow> {
+  const { rows } = await db.query<CallbackRow>(
+    `INSERT INTO callback_requests
+       (id, company_id, branch_id, customer_id, service_id, staff_id, phone_number, customer_name, priority, notes, metadata,
+        settings, expires_at, warn_at, open_until, created_at, updated_at, workflow_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)
+     RETURNING *`,
+    [
+      c.id,
+      c.companyId,
+      c.branchId,
+      c.customerId,
+      c.serviceId,
+      c.staffId,
+      c.phoneNumber,
+      c.customerName,
+      c.priority,
+      c.notes,
+      JSON.stringify(c.metadata),
+      JSON.stringify(c.snapshot),
+      c.dueAt,
+      c.warnAt,
+      c.openUntil,
+      c.createdAt,
+      c.workflowId,
+    ],
+  );
+  return rows[0];
+}
+
+export async function findCallback(db: Queryable, companyId: string, id: string): Promise<CallbackRow | undefined> {
+  const { rows } = await db.query<CallbackRow>(`SELECT * FROM callback_requests WHERE company_id = $1 AND id = $2`, [companyId, id]);
+  return rows[0];
+}
+
+export interface CallbackFilter {
+  branchId?: string;
+  status?: CallbackStatus;
+  priority?: Priority;
+  assignedTo?: string;
+  /** After this (created_at, id), newest first. */
+  after?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+/** Newest first, paginated by a (created_at, id) cursor: stable under inserts, one index range scan. */
+export async function listCallbacks(db: Queryable, companyId: string, f: CallbackFilter): Promise<CallbackRow[]> {
+  const { rows } = await db.query<CallbackRow>(
+    `SELECT * FROM callback_requests
+      WHERE company_id = $1
+        AND ($2::uuid IS NULL OR branch_id = $2)
+        AND ($3::text IS NULL OR status = $3)
+        AND ($4::text IS NULL OR priority = $4)
+        AND ($5::uuid IS NULL OR assigned_to = $5)
+        AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $8`,
+    [
+      companyId,
+      f.branchId ?? null,
+      f.status ?? null,
+      f.priority ?? null,
+      f.assignedTo ?? null,
+      f.after?.createdAt ?? null,
+      f.after?.id ?? null,
+      f.limit,
+    ],
+  );
+  return rows;
+}
+
+/** A branch's open callbacks, by priority then age, with how many hours each is past its deadline (0 when not yet). */
+export async function overdueOfBranch(
+  db: Queryable,
+  companyId: string,
+  branchId: string,
+  now: Date,
+): Promise<Array<CallbackRow & { overdue_hours: number }>> {
+  const { rows } = await db.query(
+    `SELECT *, round(greatest(0, extract(epoch FROM ($3::timestamptz - expires_at)) / 3600)::numeric, 2)::float8 AS overdue_hours
+       FROM callback_requests
+      WHERE company_id = $1 AND branch_id = $2 AND status IN ${OPEN}
+      ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, created_at, id`,
+    [companyId, branchId, now],
+  );
+  return rows;
+}
+
+export async function attemptsOf(db: Queryable, companyId: string, callbackId: string) {
+  const { rows } = await db.query(
+    `SELECT id, staff_id, outcome, notes, attempted_at FROM callback_attempts WHERE company_id = $1 AND callback_id = $2 ORDER BY attempted_at, id`,
+    [companyId, callbackId],
+  );
+  return rows as Array<{ id: string; staff_id: string | null; outcome: AttemptOutcome; notes: string | null; attempted_at: Date }>;
+}
+
+export async function escalationsOf(db: Queryable, companyId: string, callbackId: string) {
+  const { rows } = await db.query(
+    `SELECT id, reason, escalated_from, escalated_to, escalated_at, resolved_at, notes, notification_id
+       FROM callback_escalations WHERE company_id = $1 AND callback_id = $2 ORDER BY escalated_at, id`,
+    [companyId, callbackId],
+  );
+  return rows as Array<{
+    id: string;
+    reason: EscalationReason;
+    escalated_from: string | null;
+    escalated_to: string | null;
+    escalated_at: Date;
+    resolved_at: Date | null;
+    notes: string | null;
+    notification_id: string | null;
+  }>;
+}
+
+/** Per branch and priority in [from, to): count, breaches, medians to first contact and to completion (seconds), escalations by reason. */
+export async function callbackAnalytics(db: Queryable, companyId: string, from: Date, to: Date) {
+  const { rows } = await db.query(
+    `WITH c AS (
+       SELECT * FROM callback_requests WHERE company_id = $1 AND created_at >= $2 AND created_at < $3
+     ), e AS (
+       SELECT c.branch_id, c.priority, e.reason, count(*)::int AS n
+         FROM callback_escalations e JOIN c ON c.company_id = e.company_id AND c.id = e.callback_id
+        GROUP BY 1, 2, 3
+     )
+     SELECT c.branch_id, c.priority, count(*)::int AS count,
+            count(*) FILTER (WHERE c.breached_at IS NOT NULL)::int AS breached,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.contacted_at - c.created_at))
+              FILTER (WHERE c.contacted_at IS NOT NULL) AS median_contact_s,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.completed_at - c.created_at))
+              FILTER (WHERE c.completed_at IS NOT NULL) AS median_completion_s,
+            coalesce((SELECT jsonb_object_agg(e.reason, e.n) FROM e WHERE e.branch_id = c.branch_id AND e.priority = c.priority), '{}') AS escalations
+       FROM c GROUP BY c.branch_id, c.priority
+      ORDER BY c.branch_id, CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END`,
+    [companyId, from, to],
+  );
+  return rows as Array<{
+    branch_id: string;
+    priority: Priority;
+    count: number;
+    breached: number;
+    median_contact_s: number | null;
+    median_completion_s: number | null;
+    escalations: Record<string, number>;
+  }>;
+}
+
+// ---- what the workflow writes ----
+
+/** The workflow's first step: from now on the reconciler leaves this row alone. */
+export async function markWorkflowStarted(db: Queryable, callbackId: string): Promise<void> {
+  await db.query(`UPDATE callback_requests SET workflow_started_at = coalesce(workflow_started_at, now()) WHERE id = $1`, [callbackId]);
+}
+
+/**
+ * Assigns the callback inside the caller's transaction (SPEC 4): the explicit staff member; else
+ * the preferred one if available and of the branch; else an available agent of the branch qualified
+ * for the service; else the least loaded available agent of the branch (fewest open callbacks, ties
+ * by longest idle). Assignments of one branch are serialised (advisory lock), so concurrent
+ * callbacks see each other's load and spread evenly. Nobody available: the callback stays pending.
+ */
+export async function assignCallback(
+  tx: Queryable,
+  callbackId: string,
+  explicit: string | null,
+  exclude: string | null,
+): Promise<AssignmentResult> {
+  const { rows: cb } = await tx.query(
+    `SELECT company_id, branch_id, staff_id, service_id, status FROM callback_requests WHERE id = $1 FOR UPDATE`,
+    [callbackId],
+  );
+  const c = cb[0];
+  if (!c) return { assignedTo: null, reason: 'the callback row does not exist' };
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`callback-assign:${c.branch_id}`]);
+  let chosen: { id: string; reason: AssignmentReason } | undefined;
+  if (explicit) {
+    const { rows } = await tx.query(`SELECT id FROM staff WHERE company_id = $1 AND id = $2 AND branch_id = $3 AND is_available`, [
+      c.company_id,
+      explicit,
+      c.branch_id,
+    ]);
+    if (!rows[0]) return { assignedTo: null, reason: `staff member ${explicit} is not an available member of the branch` };
+    chosen = { id: explicit, reason: 'manual' };
+  }
+  if (!chosen && c.staff_id && c.staff_id !== exclude) {
+    const { rows } = await tx.query(`SELECT id FROM staff WHERE company_id = $1 AND id = $2 AND branch_id = $3 AND is_available`, [
+      c.company_id,
+      c.staff_id,
+      c.branch_id,
+    ]);
+    if (rows[0]) chosen = { id: c.staff_id, reason: 'preferred' };
+  }
+  if (!chosen) {
+    // Least loaded first (open callbacks), then longest idle (oldest last assignment), then a stable order.
+    const { rows } = await tx.query(
+      `SELECT s.id,
+              EXISTS (SELECT 1 FROM staff_services ss WHERE ss.company_id = s.company_id AND ss.staff_id = s.id AND ss.service_id = $3) AS qualified
+         FROM staff s
+         LEFT JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE r.status IN ${OPEN}) AS open, max(r.assigned_at) AS last_assigned
+             FROM callback_requests r WHERE r.company_id = s.company_id AND r.assigned_to = s.id
+         ) load ON true
+        WHERE s.company_id = $1 AND s.branch_id = $2 AND s.is_available AND s.role = 'agent' AND s.id IS DISTINCT FROM $4
+        ORDER BY load.open, load.last_assigned NULLS FIRST, s.created_at, s.id`,
+      [c.company_id, c.branch_id, c.service_id, exclude],
+    );
+    const qualified = c.service_id ? rows.find((r) => r.qualified) : undefined;
+    if (qualified) chosen = { id: qualified.id, reason: 'expertise' };
+    else if (rows[0]) chosen = { id: rows[0].id, reason: 'least_loaded' };
+  }
+  if (!chosen) {
+    await tx.query(
+      `UPDATE callback_requests SET assigned_to = NULL, assigned_at = NULL, assignment_reason = NULL,
+              status = CASE WHEN status IN ('assigned', 'contacted') THEN 'pending' ELSE status END, updated_at = now()
+        WHERE id = $1 AND status IN ${OPEN}`,
+      [callbackId],
+    );
+    return { assignedTo: null, reason: 'no staff member of the branch is available' };
+  }
+  await tx.query(
+    `UPDATE callback_requests
+        SET assigned_to = $2, assigned_at = now(), assignment_reason = $3,
+            status = CASE WHEN status = 'pending' THEN 'assigned' ELSE status END, updated_at = now()
+      WHERE id = $1 AND status IN ${OPEN}`,
+    [callbackId, chosen.id, chosen.reason],
+  );
+  return { assignedTo: chosen.id, reason: chosen.reason };
+}
+
+/** A contact attempt (idempotent by the workflow's key) and its effect on the row. */
+export async function insertAttempt(
+  tx: Queryable,
+  a: {
+    callbackId: string;
+    key: string;
+    staffId: string | null;
+    outcome: AttemptOutcome;
+    notes: string | null;
+    at: Date;
+    status: CallbackStatus;
+  },
+): Promise<void> {
+  const { rowCount } = await tx.query(
+    `INSERT INTO callback_attempts (company_id, callback_id, staff_id, outcome, notes, attempted_at, attempt_key)
+     SELECT company_id, id, $3, $4, $5, $6, $2 FROM callback_requests WHERE id = $1
+     ON CONFLICT (callback_id, attempt_key) DO NOTHING`,
+    [a.callbackId, a.key, a.staffId, a.outcome, a.notes, a.at],
+  );
+  if (!rowCount) return; // a retry: already written
+  await tx.query(
+    `UPDATE callback_requests
+        SET attempt_count = attempt_count + 1, status = $2,
+            contacted_at = CASE WHEN $3 THEN coalesce(contacted_at, $4) ELSE contacted_at END, updated_at = now()
+      WHERE id = $1`,
+    [a.callbackId, a.status, a.outcome === 'reached', a.at],
+  );
+}
+
+/** A final status (completed, cancelled, expired) with its reason and notes; a row already final stays as it is. */
+export async function finishCallback(
+  db: Queryable,
+  callbackId: string,
+  status: 'completed' | 'cancelled' | 'expired',
+  reason: string | null,
+  notes: string | null,
+  at: Date,
+): Promise<boolean> {
+  const column = { completed: 'completed_at', cancelled: 'cancelled_at', expired: 'expired_at' }[status];
+  const { rowCount } = await db.query(
+    `UPDATE callback_requests
+        SET status = $2, status_reason = $3, notes = coalesce($4, notes), ${column} = $5, updated_at = now()
+      WHERE id = $1 AND status IN ${OPEN}`,
+    [callbackId, status, reason, notes, at],
+  );
+  await db.query(`UPDATE callback_escalations SET resolved_at = coalesce(resolved_at, $2) WHERE callback_id = $1`, [callbackId, at]);
+  return (rowCount ?? 0) > 0;
+}
+
+export async function markBreached(db: Queryable, callbackId: string, at: Date): Promise<void> {
+  await db.query(`UPDATE callback_requests SET breached_at = coalesce(breached_at, $2), updated_at = now() WHERE id = $1`, [
+    callbackId,
+    at,
+  ]);
+}
+
+export async function markWarned(db: Queryable, callbackId: string, at: Date): Promise<void> {
+  await db.query(`UPDATE callback_requests SET warned_at = coalesce(warned_at, $2), updated_at = now() WHERE id = $1`, [callbackId, at]);
+}
+
+/** The manager a callback of this branch escalates to: an available manager of the branch, else of the company. */
+export async function managerFor(db: Queryable, companyId: string, branchId: string): Promise<string | null> {
+  const { rows } = await db.query(
+    `SELECT id FROM staff WHERE company_id = $1 AND role = 'manager'
+      ORDER BY (branch_id = $2) DESC, is_available DESC, created_at, id LIMIT 1`,
+    [companyId, branchId],
+  );
+  return rows[0]?.id ?? null;
+}
+
+/**
+ * An escalation row (idempotent by its key) and its effect on the request. Returns the row's id
+ * and whether it was new; the caller attaches the notification it queued in the same transaction.
+ */
+export async function insertEscalation(
+  tx: Queryable,
+  e: { callbackId: string; key: string; reason: EscalationReason; from: string | null; to: string | null; notes: string | null; at: Date },
+): Promise<{ id: string; created: boolean; notificationId: string | null }> {
+  const inserted = await tx.query(
+    `INSERT INTO callback_escalations (company_id, callback_id, reason, escalated_from, escalated_to, escalated_at, notes, escalation_key)
+     SELECT company_id, id, $3, $4, $5, $6, $7, $2 FROM callback_requests WHERE id = $1
+     ON CONFLICT (callback_id, escalation_key) DO NOTHING
+     RETURNING id`,
+    [e.callbackId, e.key, e.reason, e.from, e.to, e.at, e.notes],
+  );
+  if (inserted.rows[0]) {
+    await tx.query(
+      `UPDATE callback_requests
+          SET escalated = true, escalation_count = escalation_count + 1, last_escalated_at = $2, updated_at = now()
+        WHERE id = $1`,
+      [e.callbackId, e.at],
+    );
+    return { id: inserted.rows[0].id, created: true, notificationId: null };
+  }
+  const { rows } = await tx.query(`SELECT id, notification_id FROM callback_escalations WHERE callback_id = $1 AND escalation_key = $2`, [
+    e.callbackId,
+    e.key,
+  ]);
+  return { id: rows[0].id, created: false, notificationId: rows[0].notification_id };
+}
+
+export async function attachNotification(tx: Queryable, escalationId: string, notificationId: string): Promise<void> {
+  await tx.query(`UPDATE callback_escalations SET notification_id = $2 WHERE id = $1`, [escalationId, notificationId]);
+}
+
+/** Open callbacks of a branch nobody could take (pending, unassigned): they try again when someone becomes available. */
+export async function waitingCallbacks(db: Queryable, companyId: string, branchId: string): Promise<string[]> {
+  const { rows } = await db.query(
+    `SELECT workflow_id FROM callback_requests WHERE company_id = $1 AND branch_id = $2 AND status = 'pending' AND assigned_to IS NULL`,
+    [companyId, branchId],
+  );
+  return rows.map((r) => r.workflow_id);
+}
+
+// ---- the reconciler's view ----
+
+export async function unstartedCallbacks(db: Queryable, options: { graceSeconds: number; limit: number; companyIds?: string[] }) {
+  const { rows } = await db.query(
+    `SELECT * FROM callback_requests
+      WHERE workflow_started_at IS NULL AND status IN ${OPEN} AND created_at < now() - make_interval(secs => $1)
+        AND ($3::uuid[] IS NULL OR company_id = ANY($3::uuid[]))
+      ORDER BY created_at LIMIT $2`,
+    [options.graceSeconds, options.limit, options.companyIds ?? null],
+  );
+  return rows as CallbackRow[];
+}
+
+/** A workflow that ended without closing its callback (terminated, timed out): close it, saying so. */
+export async function finishOrphanCallback(db: Queryable, workflowId: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE callback_requests SET status = 'cancelled', status_reason = $2, cancelled_at = now(), updated_at = now()
+      WHERE workflow_id = $1 AND status IN ${OPEN}`,
+    [workflowId, reason],
+  );
+  return (rowCount ?? 0) > 0;
+}
