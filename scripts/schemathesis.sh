@@ -198,6 +198,9 @@ directory = { values = ["$BRANCH_ID", "$SERVICE_ID", "$STAFF_ID", "$CUSTOMER_ID"
 "query.customerId" = { dictionary = "customer", probability = 0.5 }
 "query.staffId" = { dictionary = "staff", probability = 0.5 }
 "query.notifiableId" = { dictionary = "directory", probability = 0.5 }
+"body.entityId" = { dictionary = "directory", probability = 0.5 }
+"query.entityId" = { dictionary = "directory", probability = 0.5 }
+"query.serviceId" = { dictionary = "service", probability = 0.5 }
 
 [[operations]]
 include-path-regex = "^/v1/api-keys/"

@@ -62,6 +62,9 @@ export const configSchema = z.object({
   RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(10).max(86_400).default(60),
   RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   RECONCILE_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+  // The policy cache (src/policies/cache.ts): invalidated through LISTEN/NOTIFY; these bound it.
+  POLICY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(100).max(10_000_000).default(10_000),
+  POLICY_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   /** host:port where the Temporal SDK serves worker metrics for Prometheus; unset: not served. */
   WORKER_METRICS_BIND_ADDRESS: optionalString.pipe(
     z

@@ -20,6 +20,9 @@ import { directoryRoutes } from '../directory/routes';
 import { createDirectoryService } from '../directory/service';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
+import type { PolicyCache } from '../policies/cache';
+import { policyRoutes } from '../policies/routes';
+import { createPolicyService } from '../policies/service';
 
 export interface AppDeps {
   pool: Pool;
@@ -38,6 +41,8 @@ export interface AppDeps {
   durability?: Durability;
   /** How long a create waits for Temporal before leaving the start to the reconciler (default 5 s). */
   startTimeoutMs?: number;
+  /** The process's policy cache (the caller closes it); default: one of the policy service's own. */
+  policyCache?: PolicyCache;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -62,9 +67,24 @@ export function createApp(deps: AppDeps): Express {
   const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool }));
-  directoryRoutes(routes, createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable }));
+  const policies = createPolicyService({
+    pool,
+    client,
+    taskQueue,
+    logger,
+    durability,
+    startTimeoutMs,
+    cache: deps.policyCache,
+    registry: deps.metrics.registry,
+  });
+  directoryRoutes(
+    routes,
+    // A booking keeps the policies that apply when it is made (its terms).
+    createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable, onAppointmentBooked: policies.termsAtBooking }),
+  );
   notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
   callbackRoutes(routes, callbacks);
+  policyRoutes(routes, policies);
 
   app.use(routes.router);
   const document = openApiDocument(registry);

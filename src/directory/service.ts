@@ -159,9 +159,14 @@ export interface DirectoryServiceDeps {
   pool: Pool;
   /** Called after a staff member of a branch became available (callbacks nobody could take try again). */
   onStaffAvailable?: (companyId: string, branchId: string) => Promise<unknown>;
+  /**
+   * Runs inside the booking's transaction, after the appointment row is written (the policy
+   * feature keeps the policies that apply now as the appointment's terms). A failure undoes the booking.
+   */
+  onAppointmentBooked?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void>;
 }
 
-export function createDirectoryService({ pool, onStaffAvailable }: DirectoryServiceDeps) {
+export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBooked }: DirectoryServiceDeps) {
   /** After the commit: a change that may let waiting callbacks be assigned. Best effort: they also retry on their own. */
   const availabilityChanged = async (staff: StaffRow, before?: StaffRow) => {
     if (!onStaffAvailable || !staff.is_available) return;
@@ -237,7 +242,9 @@ export function createDirectoryService({ pool, onStaffAvailable }: DirectoryServ
     createAppointment: (companyId: string, input: In<typeof CreateAppointment>) =>
       withTransaction(pool, async (tx) => {
         await checkAppointmentReferences(tx, companyId, input);
-        return appointmentView(await insertAppointment(tx, companyId, input));
+        const appointment = await insertAppointment(tx, companyId, input);
+        await onAppointmentBooked?.(tx, companyId, appointment);
+        return appointmentView(appointment);
       }),
     listAppointments: async (companyId: string, query: In<typeof AppointmentQuery>) => {
       await assertFilters(companyId, query);

@@ -436,6 +436,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     notificationAnalytics,
     enqueueNotification,
     startQueued,
+    /** The workflow a notification row stands for (to make sure one started, e.g. when a request is replayed). */
+    workflowOf,
     outbox,
   };
 }

@@ -5,6 +5,7 @@ import { createMetrics } from '../api/metrics';
 import { durabilityOf, type Config } from '../config';
 import type { Pool } from '../db/pool';
 import { checkDeployment } from '../deployment/readiness';
+import { policyCacheFor } from '../policies/service';
 import type { TemporalClientHandle } from '../temporal/client';
 
 export interface RunningApi {
@@ -14,6 +15,13 @@ export interface RunningApi {
 
 /** Serves the HTTP API until close(), which stops accepting and lets in-flight requests finish. */
 export async function startApi(config: Config, pool: Pool, temporal: TemporalClientHandle, logger: Logger): Promise<RunningApi> {
+  // The process's policy cache: listening from the start, closed with the API.
+  const policyCache = policyCacheFor(pool, {
+    logger,
+    maxEntries: config.POLICY_CACHE_MAX_ENTRIES,
+    ttlMs: config.POLICY_CACHE_TTL_SECONDS * 1000,
+  });
+  void policyCache.start();
   const app = createApp({
     pool,
     temporal: temporal.client,
@@ -26,6 +34,7 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
     rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
     authFailuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     durability: durabilityOf(config),
+    policyCache,
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
@@ -35,10 +44,12 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
   logger.info({ url }, 'API listening');
   return {
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      }),
+      });
+      await policyCache.close();
+    },
   };
 }

@@ -7,6 +7,8 @@ import { createMetrics } from '../../src/api/metrics';
 import { checkDeployment } from '../../src/deployment/readiness';
 import { createLogger } from '../../src/logger';
 import type { Pool } from '../../src/db/pool';
+import type { PolicyCache } from '../../src/policies/cache';
+import { policyCacheFor } from '../../src/policies/service';
 import { testPool } from './database';
 
 export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
@@ -16,6 +18,8 @@ export interface TestApi {
   pool: Pool;
   temporal: Client;
   taskQueue: string;
+  /** The API's policy cache (listening; closed by close()). */
+  policyCache: PolicyCache;
   /** fetch() against the API with JSON in and out. */
   request(
     method: string,
@@ -37,8 +41,11 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
   const namespace = process.env.TEST_TEMPORAL_NAMESPACE ?? 'default';
   const temporal = new Client({ connection, namespace });
   const taskQueue = overrides.taskQueue ?? `api-test-${randomUUID()}`;
+  // Starts listening when first used (a test of policies awaits policyCache.start()).
+  const policyCache = overrides.policyCache ?? policyCacheFor(overrides.pool ?? pool);
   const deps: AppDeps = {
     pool,
+    policyCache,
     temporal,
     taskQueue,
     logger: createLogger('silent'),
@@ -86,10 +93,12 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
     pool,
     temporal,
     taskQueue,
+    policyCache,
     request,
     company,
     close: async () => {
       await new Promise((resolve) => server.close(resolve));
+      await policyCache.close();
       await pool.end();
       await connection.close();
     },
