@@ -3,8 +3,10 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
 import type { Durability } from '../src/temporal/durability';
+import { createAppointmentService } from '../src/appointments/service';
 import { createCallbackService } from '../src/callbacks/service';
 import { createNotificationService } from '../src/notifications/service';
+import { createAppointmentActivities } from './appointments';
 import { createCallbackActivities } from './callbacks';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notifications';
@@ -28,10 +30,18 @@ export function createActivities(deps: ActivityDeps) {
   const { pool, logger, client, taskQueue, channels } = deps;
   const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability });
   const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability: deps.durability });
+  const appointments = createAppointmentService({ pool, client, taskQueue, logger, durability: deps.durability });
   return {
     ...createNotificationActivities({ pool, logger, channels, notifications }),
     ...createCallbackActivities({ pool, logger, notifications }),
-    ...createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes: [notifications.outbox, callbacks.outbox] }),
+    ...createAppointmentActivities({ pool, logger, notifications }),
+    ...createMaintenanceActivities({
+      pool,
+      logger,
+      client,
+      taskQueue,
+      outboxes: [notifications.outbox, callbacks.outbox, appointments.outbox],
+    }),
   };
 }
 

@@ -25,12 +25,13 @@ export function createMaintenanceActivities({ pool, logger, client, taskQueue, o
 
     /**
      * Starts the workflow of every committed row whose workflow never ran (Temporal was down or slow
-     * when it was created), and writes a final status for rows whose workflow was terminated or
-     * otherwise ended without writing one. Idempotent.
+     * when it was created), writes a final status for rows whose workflow was terminated or
+     * otherwise ended without writing one, and tells workflows of row changes they missed. Idempotent.
      */
-    async reconcileOutbox(input: ReconcileOptions): Promise<{ started: string[]; closed: string[] }> {
+    async reconcileOutbox(input: ReconcileOptions): Promise<{ started: string[]; closed: string[]; resynced: string[] }> {
       const result = await reconcileOutbox(pool, outboxes, { ...input, client, taskQueue, deadlineMs: 10_000, logger });
-      if (result.started.length || result.closed.length) logger.warn(result, 'reconciled rows with their workflows');
+      if (result.started.length || result.closed.length || result.resynced.length)
+        logger.warn(result, 'reconciled rows with their workflows');
       return result;
     },
   };

@@ -4,4 +4,5 @@
  */
 export { notificationWorkflow } from './notification';
 export { callbackWorkflow } from './callback';
+export { appointmentWorkflow } from './appointment';
 export { purgeIdempotencyKeysWorkflow, reconcileOutboxWorkflow } from './maintenance';

@@ -12,17 +12,17 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { appointmentRoutes } from '../appointments/routes';
+import { createBookingServices } from '../appointments/wiring';
 import { callbackRoutes } from '../callbacks/routes';
 import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
-import { createDirectoryService } from '../directory/service';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
 import type { PolicyCache } from '../policies/cache';
 import { policyRoutes } from '../policies/routes';
-import { createPolicyService } from '../policies/service';
 
 export interface AppDeps {
   pool: Pool;
@@ -67,24 +67,23 @@ export function createApp(deps: AppDeps): Express {
   const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool }));
-  const policies = createPolicyService({
+  // Every appointment is a workflow: booked, moved or cancelled through any route, its workflow is started or told.
+  const { appointments, policies, directory } = createBookingServices({
     pool,
     client,
     taskQueue,
     logger,
     durability,
     startTimeoutMs,
-    cache: deps.policyCache,
+    policyCache: deps.policyCache,
     registry: deps.metrics.registry,
+    onStaffAvailable: callbacks.staffBecameAvailable,
   });
-  directoryRoutes(
-    routes,
-    // A booking keeps the policies that apply when it is made (its terms).
-    createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable, onAppointmentBooked: policies.termsAtBooking }),
-  );
+  directoryRoutes(routes, directory);
   notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
   callbackRoutes(routes, callbacks);
   policyRoutes(routes, policies);
+  appointmentRoutes(routes, appointments);
 
   app.use(routes.router);
   const document = openApiDocument(registry);

@@ -103,6 +103,12 @@ export interface OutboxSource {
   unstarted(db: Queryable, options: { graceSeconds: number; limit: number; companyIds?: string[] }): Promise<WorkflowStart[]>;
   /** A workflow that closed without a final status on its row: write one (idempotent); true if a row changed. */
   closeOrphan(db: Queryable, workflowId: string, closeStatus: string): Promise<boolean>;
+  /**
+   * Optional, for rows that change after their workflow started (an appointment moved): tell the
+   * workflow of every change committed at least `graceSeconds` ago that it was not told of (the
+   * message after COMMIT was lost). Returns the workflow ids told; throws when Temporal is unavailable.
+   */
+  resync?(db: Queryable, options: { graceSeconds: number; limit: number; companyIds?: string[] }): Promise<string[]>;
 }
 
 export interface ReconcileOptions {
@@ -117,14 +123,18 @@ export interface ReconcileOptions {
 /** Closed executions that may have left their row unfinished (everything but Completed and ContinuedAsNew). */
 const ORPHAN_STATUSES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 
-/** Step 3: starts what never started, finishes what ended without a final status. Idempotent; safe to run concurrently. */
+/**
+ * Step 3: starts what never started, finishes what ended without a final status, tells running
+ * workflows of changes they missed (sources with `resync`). Idempotent; safe to run concurrently.
+ */
 export async function reconcileOutbox(
   pool: Pool,
   sources: OutboxSource[],
   options: StartOptions & ReconcileOptions,
-): Promise<{ started: string[]; closed: string[] }> {
+): Promise<{ started: string[]; closed: string[]; resynced: string[] }> {
   const started: string[] = [];
   const closed: string[] = [];
+  const resynced: string[] = [];
   const { client } = options;
   for (const source of sources) {
     for (const start of await source.unstarted(pool, options)) {
@@ -153,6 +163,7 @@ export async function reconcileOutbox(
     for await (const execution of client.workflow.list({ query })) {
       if (await source.closeOrphan(pool, execution.workflowId, execution.status.name)) closed.push(execution.workflowId);
     }
+    if (source.resync) resynced.push(...(await source.resync(pool, options)));
   }
-  return { started, closed };
+  return { started, closed, resynced };
 }

@@ -25,6 +25,10 @@ export const REQUIRED_TABLES = [
   'notification_event_mappings',
   'notifications',
   'notification_deliveries',
+  'appointment_settings',
+  'appointment_messages',
+  'integrations',
+  'calcom_deliveries',
 ] as const;
 
 export interface ForeignKeyColumn {

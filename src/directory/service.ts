@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
+import type { AppointmentSource } from '../appointments/definitions';
 import { withTransaction } from '../db/transaction';
 import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../errors';
 import type {
@@ -155,18 +156,40 @@ async function checkAppointmentReferences(
   if (issues.length > 0) throw invalid(issues);
 }
 
+/** Work a hook wants done once the transaction has committed (start or tell a workflow); it never throws for Temporal. */
+export type AfterCommit = () => Promise<unknown>;
+
+/** How a booking was made, for the hooks (the calendar's webhook books with its own source and records). */
+export interface BookingOptions {
+  /** Where the booking came from (default `api`). */
+  source?: AppointmentSource;
+  /** Runs inside the booking's transaction right after the row is written (e.g. the calendar's booking uid). */
+  within?: (tx: PoolClient, appointment: AppointmentRow) => Promise<void>;
+}
+
 export interface DirectoryServiceDeps {
   pool: Pool;
   /** Called after a staff member of a branch became available (callbacks nobody could take try again). */
   onStaffAvailable?: (companyId: string, branchId: string) => Promise<unknown>;
   /**
    * Runs inside the booking's transaction, after the appointment row is written (the policy
-   * feature keeps the policies that apply now as the appointment's terms). A failure undoes the booking.
+   * feature keeps the policies that apply now as the appointment's terms; the appointment feature
+   * claims the row for its workflow). A failure undoes the booking. What it returns runs after COMMIT.
    */
-  onAppointmentBooked?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void>;
+  onAppointmentBooked?: (
+    tx: PoolClient,
+    companyId: string,
+    appointment: AppointmentRow,
+    booking: BookingOptions,
+  ) => Promise<void | AfterCommit>;
+  /**
+   * Runs inside the transaction of a PATCH, after the row is updated (the appointment's workflow is
+   * told after COMMIT: reminders follow a corrected time). What it returns runs after COMMIT.
+   */
+  onAppointmentChanged?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void | AfterCommit>;
 }
 
-export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBooked }: DirectoryServiceDeps) {
+export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBooked, onAppointmentChanged }: DirectoryServiceDeps) {
   /** After the commit: a change that may let waiting callbacks be assigned. Best effort: they also retry on their own. */
   const availabilityChanged = async (staff: StaffRow, before?: StaffRow) => {
     if (!onStaffAvailable || !staff.is_available) return;
@@ -239,21 +262,31 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
       customerView(found(await updateCustomer(pool, companyId, id, patch), 'customer', id)),
 
     // Appointments. Cancelling and rescheduling through the policy engine are not done here.
-    createAppointment: (companyId: string, input: In<typeof CreateAppointment>) =>
-      withTransaction(pool, async (tx) => {
+    createAppointment: async (companyId: string, input: In<typeof CreateAppointment>, booking: BookingOptions = {}) => {
+      const { view, after } = await withTransaction(pool, async (tx) => {
         await checkAppointmentReferences(tx, companyId, input);
         const appointment = await insertAppointment(tx, companyId, input);
-        await onAppointmentBooked?.(tx, companyId, appointment);
-        return appointmentView(appointment);
-      }),
+        await booking.within?.(tx, appointment);
+        const after = await onAppointmentBooked?.(tx, companyId, appointment, booking);
+        return { view: appointmentView(appointment), after };
+      });
+      // After COMMIT: the appointment's workflow starts (or the reconciler starts it).
+      if (after) await after();
+      return view;
+    },
     listAppointments: async (companyId: string, query: In<typeof AppointmentQuery>) => {
       await assertFilters(companyId, query);
       return (await listAppointments(pool, companyId, query)).map(appointmentView);
     },
     getAppointment: async (companyId: string, id: string) =>
       appointmentView(found(await findAppointment(pool, companyId, id), 'appointment', id)),
-    updateAppointment: (companyId: string, id: string, patch: In<typeof UpdateAppointment>) =>
-      withTransaction(pool, async (tx) => {
+    /**
+     * An administrator's correction (times, staff, status, notes), outside the policy engine: no
+     * decision, fee, quota or modification record (a customer's move is POST .../reschedule). The
+     * appointment's workflow is told after COMMIT all the same, so its reminders follow the row.
+     */
+    updateAppointment: async (companyId: string, id: string, patch: In<typeof UpdateAppointment>) => {
+      const { view, after } = await withTransaction(pool, async (tx) => {
         const current = found(await findAppointment(tx, companyId, id, { forUpdate: true }), 'appointment', id);
         if (current.status === 'cancelled') throw new ConflictError(`appointment ${id} is cancelled`, 'appointment_cancelled');
         const startsAt = patch.startsAt ? new Date(patch.startsAt) : current.starts_at;
@@ -271,8 +304,13 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
           if (issue) issues.push(issue);
         }
         if (issues.length > 0) throw invalid(issues);
-        return appointmentView((await updateAppointment(tx, companyId, id, patch))!);
-      }),
+        const updated = (await updateAppointment(tx, companyId, id, patch))!;
+        const after = await onAppointmentChanged?.(tx, companyId, updated);
+        return { view: appointmentView(updated), after };
+      });
+      if (after) await after();
+      return view;
+    },
   };
 }
 

@@ -17,10 +17,11 @@ import {
 } from './schemas';
 import type { Actor, PolicyService } from './service';
 
-const actorOf = (auth: { keyId: string; role: Actor['role'] }): Actor => ({ keyId: auth.keyId, role: auth.role });
+type KeyRole = 'agent' | 'manager' | 'admin';
+const actorOf = (auth: { keyId: string; role: KeyRole }): Actor => ({ keyId: auth.keyId, role: auth.role });
 
 /** Overriding a denial is a manager's decision: asking for it with a weaker key is refused before anything is read. */
-function assertMayOverride(auth: { role: Actor['role'] }, override: unknown): void {
+function assertMayOverride(auth: { role: KeyRole }, override: unknown): void {
   if (override && !roleAtLeast(auth.role, 'manager'))
     throw forbidden(`overriding a policy needs the manager role; the key has ${auth.role}`);
 }

@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { claimIdempotencyKey, recordIdempotentResponse, requestHash, type IdempotencyScope } from '../db/idempotency';
 import type { WorkflowStart } from '../db/outbox';
 import { withTransaction, type Queryable } from '../db/transaction';
-import { appointmentView } from '../directory/service';
+import { appointmentView, type AfterCommit } from '../directory/service';
 import type { AppointmentRow } from '../directory/store';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { createNotificationService, type NotificationService } from '../notifications/service';
@@ -88,12 +88,25 @@ export interface PolicyServiceDeps {
   registry?: Registry;
   /** The clock (tests pin it to check the exact boundaries through the whole stack). */
   now?: () => Date;
+  /**
+   * Runs inside a modification's transaction after the appointment is written (the appointment
+   * feature: its workflow is told after COMMIT). What it returns runs after COMMIT.
+   */
+  onAppointmentChanged?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void | AfterCommit>;
 }
 
-export interface Actor {
-  /** The API key that asked (recorded as modified_by `api_key:<id>`). */
-  keyId: string;
-  role: 'agent' | 'manager' | 'admin';
+/**
+ * Who makes a modification: an API key (recorded as modified_by `api_key:<id>` with its role), or
+ * an integration acting for the customer (`by`, e.g. `calendar:calcom` or `phone_agent:retell:<call>`;
+ * no role).
+ */
+export type Actor = { keyId: string; role: 'agent' | 'manager' | 'admin' } | { by: string; role: null };
+
+const modifiedBy = (actor: Actor) => ('by' in actor ? actor.by : `api_key:${actor.keyId}`);
+
+/** Extra writes of a caller inside a modification's transaction (a webhook records its delivery with the change). */
+export interface ModificationOptions {
+  within?: (tx: PoolClient, appointment: AppointmentRow) => Promise<void>;
 }
 
 const invalid = (field: string, message: string) => new ValidationError(`invalid request: ${field}`, [{ field, message }]);
@@ -423,13 +436,14 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       at: Date,
     ) => Promise<{ decide: (used: number) => ModificationDecision; write: () => Promise<AppointmentRow>; newStartsAt: Date | null }>,
     hashOf: unknown,
+    options: ModificationOptions = {},
   ): Promise<ModificationResult> {
     const scope: IdempotencyScope | undefined =
       idempotencyKey === undefined ? undefined : { companyId, scope: `appointments.${type}`, key: idempotencyKey };
     const outcome = await withTransaction(pool, async (tx) => {
       if (scope) {
         const claim = await claimIdempotencyKey<ModificationResult>(tx, scope, requestHash({ appointmentId, ...(hashOf as object) }));
-        if (claim.kind === 'replay') return { response: claim.response, starts: null };
+        if (claim.kind === 'replay') return { response: claim.response, starts: null, after: undefined };
       }
       const a = await findAppointmentForDecision(tx, companyId, appointmentId, { forUpdate: true });
       if (!a) throw new NotFoundError('appointment', appointmentId);
@@ -448,6 +462,8 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       const modificationId = randomUUID();
       const queued = await enqueueNotifications(tx, a, type, decision, modificationId);
       const appointment = await plan.write();
+      await options.within?.(tx, appointment);
+      const after = await deps.onAppointmentChanged?.(tx, companyId, appointment);
       const modification = await insertModification(tx, {
         id: modificationId,
         companyId,
@@ -456,7 +472,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         type,
         decision,
         reason: request.reason ?? null,
-        modifiedBy: `api_key:${actor.keyId}`,
+        modifiedBy: modifiedBy(actor),
         actorRole: actor.role,
         previousStartsAt: a.starts_at,
         newStartsAt: plan.newStartsAt,
@@ -471,7 +487,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         notifications: queued.map((q) => ({ id: q.id, eventType: q.eventType, workflowId: q.start.workflowId })),
       };
       if (scope) await recordIdempotentResponse(tx, scope, 200, response);
-      return { response, starts: queued.map((q) => q.start) };
+      return { response, starts: queued.map((q) => q.start), after };
     });
     // After COMMIT: start the notifications (a replay makes sure they started). Temporal down or
     // slow does not fail the request: the rows are committed and the reconciler starts them.
@@ -480,7 +496,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       outcome.response.notifications.map((n) =>
         notifications.workflowOf({ id: n.id, companyId, eventType: n.eventType as NotificationEventType }),
       );
-    await Promise.all(starts.map((s) => notifications.startQueued(s)));
+    await Promise.all([...starts.map((s) => notifications.startQueued(s)), outcome.after?.()]);
     return outcome.response;
   }
 
@@ -491,6 +507,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     input: CancelInput,
     actor: Actor,
     idempotencyKey?: string,
+    options: ModificationOptions = {},
   ): Promise<ModificationResult> {
     return modify(
       companyId,
@@ -515,6 +532,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         };
       },
       input,
+      options,
     );
   }
 
@@ -525,6 +543,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     input: RescheduleInput,
     actor: Actor,
     idempotencyKey?: string,
+    options: ModificationOptions = {},
   ): Promise<ModificationResult> {
     return modify(
       companyId,
@@ -551,6 +570,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         };
       },
       input,
+      options,
     );
   }
 

@@ -395,7 +395,8 @@ export async function insertModification(
     decision: ModificationDecision;
     reason: string | null;
     modifiedBy: string;
-    actorRole: string;
+    /** The API key's role; null for an integration acting for the customer (the calendar, the phone agent). */
+    actorRole: string | null;
     previousStartsAt: Date;
     newStartsAt: Date | null;
     overrideReason: string | null;

@@ -23,6 +23,10 @@ export const CallbackDueAt = defineSearchAttributeKey('CallbackDueAt', SearchAtt
 export const NotificationEventType = defineSearchAttributeKey('NotificationEventType', SearchAttributeType.KEYWORD);
 export const NotificationChannel = defineSearchAttributeKey('NotificationChannel', SearchAttributeType.KEYWORD);
 export const NotificationStatus = defineSearchAttributeKey('NotificationStatus', SearchAttributeType.KEYWORD);
+/** An appointment's status (scheduled, confirmed, cancelled, completed, no_show), as its workflow last read it. */
+export const AppointmentStatus = defineSearchAttributeKey('AppointmentStatus', SearchAttributeType.KEYWORD);
+/** An appointment's start: `AppointmentStartsAt >= '…' AND AppointmentStartsAt < '…'` lists a day's appointments. */
+export const AppointmentStartsAt = defineSearchAttributeKey('AppointmentStartsAt', SearchAttributeType.DATETIME);
 
 export const ALL_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
   CompanyId,
@@ -35,6 +39,8 @@ export const ALL_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = 
   NotificationEventType,
   NotificationChannel,
   NotificationStatus,
+  AppointmentStatus,
+  AppointmentStartsAt,
 ];
 
 /** Custom attribute slots per namespace and type on Temporal's PostgreSQL visibility (schema v12, server 1.32). */
