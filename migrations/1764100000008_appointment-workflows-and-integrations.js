@@ -105,6 +105,8 @@ exports.up = (pgm) => {
       updated_at        timestamptz NOT NULL DEFAULT now(),
       UNIQUE (company_id, provider),
       UNIQUE (company_id, id),
+      -- The secret that verifies a delivery names its company: no two integrations share one.
+      UNIQUE (provider, webhook_secret),
       FOREIGN KEY (company_id, default_branch_id) REFERENCES branches (company_id, id) ON DELETE SET NULL (default_branch_id)
     );
 

@@ -19,6 +19,10 @@ import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
+import { createCalcomWebhook } from '../integrations/calcom';
+import { createRetellWebhook } from '../integrations/retell';
+import { integrationRoutes } from '../integrations/routes';
+import { createIntegrationService } from '../integrations/service';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
 import type { PolicyCache } from '../policies/cache';
@@ -52,6 +56,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', 'loopback');
   app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' } }));
   app.use(deps.metrics.middleware);
+  // Webhooks are verified over the exact bytes signed: their bodies stay raw (a Buffer), never parsed here.
+  app.use('/webhooks', express.raw({ type: () => true, limit: deps.bodyLimit ?? '100kb' }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
 
   const registry = createOpenApiRegistry();
@@ -84,6 +90,11 @@ export function createApp(deps: AppDeps): Express {
   callbackRoutes(routes, callbacks);
   policyRoutes(routes, policies);
   appointmentRoutes(routes, appointments);
+  integrationRoutes(routes, {
+    integrations: createIntegrationService({ pool }),
+    calcom: createCalcomWebhook({ pool, directory, policies, logger }),
+    retell: createRetellWebhook({ pool, policies, callbacks, logger }),
+  });
 
   app.use(routes.router);
   const document = openApiDocument(registry);

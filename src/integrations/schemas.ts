@@ -1,0 +1,95 @@
+import { Pagination, Uuid } from '../api/fields';
+import { z } from '../api/zod';
+import { PROVIDERS } from './store';
+
+/** Request and response schemas of the integration routes (validation and OpenAPI from one place). */
+
+export const ProviderParams = z.object({ provider: z.enum(PROVIDERS) });
+
+export const IntegrationInput = z
+  .object({
+    secret: z
+      .string()
+      .min(16)
+      .max(200)
+      .regex(/^[\x21-\x7e]+$/, { message: 'must be visible ASCII characters without spaces' })
+      .optional()
+      .openapi({
+        description:
+          'Cal.com: the webhook’s secret as entered in Cal.com; Retell: the API key with the webhook badge. Left out: one is generated (use it in Cal.com)',
+      }),
+    enabled: z.boolean().default(true),
+    defaultBranchId: Uuid.nullable()
+      .optional()
+      .openapi({ description: 'Retell: the branch that takes callbacks of callers without a home branch or appointment' }),
+  })
+  .strict()
+  .openapi('IntegrationInput');
+export type IntegrationInput = z.output<typeof IntegrationInput>;
+
+export const IntegrationView = z
+  .object({
+    id: Uuid,
+    provider: z.enum(PROVIDERS),
+    enabled: z.boolean(),
+    defaultBranchId: Uuid.nullable(),
+    secretHint: z.string().openapi({ description: 'The last four characters of the secret' }),
+    secret: z.string().optional().openapi({ description: 'The secret in full: only in the answer that set it' }),
+    webhookPath: z.string(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Integration');
+export type IntegrationView = z.infer<typeof IntegrationView>;
+
+export const EventTypeParams = z.object({
+  eventTypeId: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, { message: 'must be a Cal.com event type id' }),
+});
+
+export const EventMapInput = z
+  .object({
+    branchId: Uuid,
+    serviceId: Uuid.openapi({ description: 'A service of the branch: what the booking is for' }),
+    staffId: Uuid.nullable().optional().openapi({ description: 'A staff member of the branch (optional)' }),
+  })
+  .strict()
+  .openapi('CalcomEventMapInput');
+export type EventMapInput = z.output<typeof EventMapInput>;
+
+export const EventMapView = z
+  .object({
+    id: Uuid,
+    eventTypeId: z.string(),
+    branchId: Uuid,
+    serviceId: Uuid.nullable(),
+    staffId: Uuid.nullable(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('CalcomEventMap');
+export type EventMapView = z.infer<typeof EventMapView>;
+
+export const DELIVERY_OUTCOMES = ['applied', 'unmapped', 'ignored', 'rejected'] as const;
+
+export const DeliveryQuery = Pagination.extend({ outcome: z.enum(DELIVERY_OUTCOMES).optional() }).strict();
+
+export const CalcomDeliveryView = z
+  .object({
+    id: Uuid,
+    trigger: z.string(),
+    bookingUid: z.string(),
+    rescheduleUid: z.string().nullable(),
+    eventTypeId: z.string().nullable(),
+    outcome: z.enum(DELIVERY_OUTCOMES),
+    detail: z.string().nullable(),
+    appointmentId: Uuid.nullable(),
+    deliveries: z.number().int().openapi({ description: 'How many times Cal.com delivered it' }),
+    firstReceivedAt: z.iso.datetime(),
+    lastReceivedAt: z.iso.datetime(),
+  })
+  .openapi('CalcomDelivery');
+export type CalcomDeliveryView = z.infer<typeof CalcomDeliveryView>;
+
+export const WebhookAnswer = z.object({}).passthrough().openapi('WebhookAnswer');
