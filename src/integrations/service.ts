@@ -22,7 +22,7 @@ export function createIntegrationService({ pool }: { pool: Pool }) {
     updatedAt: r.updated_at.toISOString(),
   });
 
-  /** Sets (or generates) the provider's secret; answers it once in full. */
+  /** Sets the provider's secret (generated for a new integration when left out); answers a new secret once in full. */
   async function putIntegration(
     companyId: string,
     provider: store.Provider,
@@ -30,14 +30,17 @@ export function createIntegrationService({ pool }: { pool: Pool }) {
   ): Promise<{ created: boolean; integration: IntegrationView }> {
     if (input.defaultBranchId && !(await store.branchExists(pool, companyId, input.defaultBranchId)))
       throw new NotFoundError('branch', input.defaultBranchId);
-    const secret = input.secret ?? `whsec_${randomBytes(24).toString('hex')}`;
+    // Left out: the current secret stays (enabling or disabling does not rotate it); a new integration gets a generated one.
+    const current = (await store.listIntegrations(pool, companyId)).find((i) => i.provider === provider);
+    const secret = input.secret ?? current?.webhook_secret ?? `whsec_${randomBytes(24).toString('hex')}`;
+    const shown = input.secret ?? (current ? undefined : secret);
     try {
       const row = await store.upsertIntegration(pool, companyId, provider, {
         secret,
         enabled: input.enabled,
         defaultBranchId: input.defaultBranchId ?? null,
       });
-      return { created: row.inserted, integration: view(row, secret) };
+      return { created: row.inserted, integration: view(row, shown) };
     } catch (error) {
       if ((error as { code?: string }).code === '23505')
         throw new ValidationError('invalid request: body.secret', [{ field: 'body.secret', message: 'choose another secret' }]);

@@ -293,6 +293,12 @@ describe('Cal.com webhook', () => {
       secretHint: `…${chosen.slice(-4)}`,
       webhookPath: '/webhooks/calcom',
     });
+    // Disabling keeps the secret (not shown again); its deliveries are then refused.
+    const disabled = await api.request('PUT', '/v1/integrations/calcom', { key: company.admin, body: { enabled: false } });
+    expect(disabled.body).toMatchObject({ enabled: false, secretHint: `…${chosen.slice(-4)}` });
+    expect(disabled.body.secret).toBeUndefined();
+    const raw = JSON.stringify({ triggerEvent: 'PING', payload: {} });
+    expect((await deliver(raw, sign(raw, chosen))).status).toBe(401);
     const listed = await api.request('GET', '/v1/integrations', { key: company.admin });
     expect(listed.body).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
     const foreign = await api.request('PUT', '/v1/calcom/event-types/1', {
