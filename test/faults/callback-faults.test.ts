@@ -128,7 +128,11 @@ describe('callbacks under faults', () => {
         ]),
       ).toBe(1);
       expect(smtp.messages.filter((m) => m.to.includes(email))).toHaveLength(1);
-      const state = await service.getCallback(org.companyId, c.id);
+      // The live state answers within 1.5 s or reads as null; on a loaded machine ask until it answers.
+      const state = await until('the live state', async () => {
+        const s = await service.getCallback(org.companyId, c.id);
+        return s.live ? s : null;
+      });
       expect(state.escalations).toHaveLength(1);
       expect(state.live?.breached).toBe(true);
       await service.message(org.companyId, c.id, 'cancel', {}, manager);
