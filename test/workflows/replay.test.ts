@@ -4,7 +4,7 @@ import { loadHistories } from './recorded-histories';
 
 /**
  * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/callbacks/workflow`) must replay with the current
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/callbacks/workflow test/appointments/workflow`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -19,6 +19,15 @@ describe('recorded workflow histories replay with the current code', () => {
     // ... and of the callback workflow (test/callbacks/workflow.test.ts).
     for (const shape of ['whole-lifecycle', 'sla-breach', 'three-failed', 'cooldown', 'reassigns', 'long-life', 'continued-as-new'])
       expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
+    // ... and of the appointment workflow (test/appointments/workflow.test.ts).
+    for (const shape of [
+      'reminders-at-their-instants',
+      'reschedule-moves-the-timers',
+      'cancellation-ends',
+      'inside-the-reminder-window',
+      'long-life',
+    ])
+      expect(names).toMatch(new RegExp(`^appointment-.*${shape}`, 'm'));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
