@@ -25,6 +25,8 @@ export const REQUIRED_TABLES = [
   'notification_event_mappings',
   'notifications',
   'notification_deliveries',
+  'customer_consents',
+  'customer_consent_events',
 ] as const;
 
 export interface ForeignKeyColumn {
