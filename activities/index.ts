@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
+import type { UnsubscribeLinks } from '../src/consent/tokens';
 import type { Durability } from '../src/temporal/durability';
 import { createCallbackService } from '../src/callbacks/service';
 import { createNotificationService } from '../src/notifications/service';
@@ -21,6 +22,8 @@ export interface ActivityDeps {
   taskQueue: string;
   /** How patiently workflows started by activities retry infrastructure errors. */
   durability?: Durability;
+  /** Signs the one-click unsubscribe link of every email to a customer (absent: no link). */
+  unsubscribe?: UnsubscribeLinks;
 }
 
 /** Every activity of the product, bound to its dependencies. Workflows import only the type. */
@@ -29,7 +32,7 @@ export function createActivities(deps: ActivityDeps) {
   const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability });
   const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability: deps.durability });
   return {
-    ...createNotificationActivities({ pool, logger, channels, notifications }),
+    ...createNotificationActivities({ pool, logger, channels, notifications, unsubscribe: deps.unsubscribe }),
     ...createCallbackActivities({ pool, logger, notifications }),
     ...createMaintenanceActivities({ pool, logger, client, taskQueue, outboxes: [notifications.outbox, callbacks.outbox] }),
   };

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { loadChannelConfig, type ChannelConfig } from './channels/config';
+import type { UnsubscribeLinks } from './consent/tokens';
 import type { Durability } from './temporal/durability';
 
 /**
@@ -25,6 +29,18 @@ export const configSchema = z.object({
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   /** Failed authentications per minute per client address before 429, without a key lookup; 0 turns it off. */
   API_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+  /**
+   * The API's address as customers and providers reach it (e.g. https://api.example.com): the base
+   * of the unsubscribe links in emails and of the URL Twilio signs. Unset: http://HOST:PORT.
+   */
+  PUBLIC_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional()),
+  /**
+   * Signs the one-click unsubscribe links (HMAC-SHA256): at least 32 characters, the same in the API
+   * and the worker. Required in production; elsewhere one is generated once under DATA_DIR.
+   */
+  UNSUBSCRIBE_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters (a long random secret)').optional()),
+  /** How long an unsubscribe link works after its email was sent. */
+  UNSUBSCRIBE_LINK_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   /** Creates companies: a secret of at least 24 characters (npm start generates one when unset). */
   PLATFORM_ADMIN_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (a long random secret)').optional()),
 
@@ -86,9 +102,35 @@ function consistent(c: z.infer<typeof configSchema>, issue: (path: string, messa
       `must be at least twice DATABASE_CONNECT_TIMEOUT_MS (${c.DATABASE_CONNECT_TIMEOUT_MS} ms): a pool wait must never outlast a heartbeat`,
     );
   }
+  if (c.NODE_ENV === 'production' && !c.UNSUBSCRIBE_SECRET) {
+    issue('UNSUBSCRIBE_SECRET', 'required in production: it signs the unsubscribe links of every email, in the API and the worker alike');
+  }
   if (c.WORKFLOW_INFRA_RETRY_MAX_SECONDS * 1000 < c.WORKFLOW_INFRA_RETRY_INITIAL_MS) {
     issue('WORKFLOW_INFRA_RETRY_MAX_SECONDS', 'must not be shorter than WORKFLOW_INFRA_RETRY_INITIAL_MS');
   }
+}
+
+/**
+ * The unsubscribe links' settings. Without UNSUBSCRIBE_SECRET (development) the secret is read from
+ * DATA_DIR/unsubscribe-secret, created once, so links keep working across restarts and processes.
+ */
+export function unsubscribeLinksOf(c: Config): UnsubscribeLinks {
+  let secret = c.UNSUBSCRIBE_SECRET;
+  if (!secret) {
+    const file = path.join(c.DATA_DIR, 'unsubscribe-secret');
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(c.DATA_DIR, { recursive: true });
+      // 'wx': two processes starting at once keep whichever was written first.
+      try {
+        fs.writeFileSync(file, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+    secret = fs.readFileSync(file, 'utf8').trim();
+  }
+  const host = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST;
+  return { secret, baseUrl: c.PUBLIC_BASE_URL ?? `http://${host}:${c.PORT}`, ttlDays: c.UNSUBSCRIBE_LINK_TTL_DAYS };
 }
 
 /** The workflows' infrastructure retry policy (src/temporal/durability.ts), from the configuration. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
@@ -18,6 +19,9 @@ import { companyRoutes } from '../companies/routes';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
 import { createDirectoryService } from '../directory/service';
+import { consentRoutes } from '../consent/routes';
+import { createConsentService } from '../consent/service';
+import { loadChannelConfig } from '../channels/config';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
 import type { PolicyCache } from '../policies/cache';
@@ -43,6 +47,11 @@ export interface AppDeps {
   startTimeoutMs?: number;
   /** The process's policy cache (the caller closes it); default: one of the policy service's own. */
   policyCache?: PolicyCache;
+  /**
+   * Unsubscribe links and Twilio's webhook signature. Default: a random secret (links the worker
+   * signed elsewhere do not verify), http://127.0.0.1, and Twilio's placeholder token.
+   */
+  consent?: { unsubscribeSecret: string; publicBaseUrl: string; twilioAuthToken: string };
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -53,6 +62,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' } }));
   app.use(deps.metrics.middleware);
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+  // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
+  app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
 
   const registry = createOpenApiRegistry();
   const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
@@ -84,6 +95,12 @@ export function createApp(deps: AppDeps): Express {
   );
   notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
   callbackRoutes(routes, callbacks);
+  const consent = deps.consent ?? {
+    unsubscribeSecret: randomBytes(32).toString('base64url'),
+    publicBaseUrl: 'http://127.0.0.1',
+    twilioAuthToken: loadChannelConfig({}).TWILIO_AUTH_TOKEN,
+  };
+  consentRoutes(routes, createConsentService({ pool, logger, unsubscribeSecret: consent.unsubscribeSecret }), consent);
   policyRoutes(routes, policies);
 
   app.use(routes.router);

@@ -344,6 +344,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       defaultChannel: m.channel,
       defaultFallbackChannel: m.fallbackChannel,
       isUrgent: m.isUrgent,
+      messageKind: m.messageKind,
     }));
   }
 

@@ -1,3 +1,4 @@
+import type { MessageKind } from '../consent/definitions';
 import type { Queryable } from '../db/transaction';
 import type { Channel, NotificationEventType } from './definitions';
 import { hierarchyChain, type EventDefaults, type HierarchyContext, type NotifiableType, type NotificationConfigRow } from './rules';
@@ -10,6 +11,8 @@ export interface EventMapping extends EventDefaults {
   eventType: NotificationEventType;
   description: string;
   isUrgent: boolean;
+  /** Transactional or optional: the consent a customer must have given (src/consent). */
+  messageKind: MessageKind;
 }
 
 const toMapping = (r: Record<string, any>): EventMapping => ({
@@ -18,6 +21,7 @@ const toMapping = (r: Record<string, any>): EventMapping => ({
   channel: r.default_channel,
   fallbackChannel: r.default_fallback_channel,
   isUrgent: r.is_urgent,
+  messageKind: r.message_kind,
 });
 
 /** The seeded event types never change while a process runs (only a migration adds one): read them once. */
@@ -26,7 +30,7 @@ let mappings: Promise<EventMapping[]> | undefined;
 export async function listEventMappings(db: Queryable): Promise<EventMapping[]> {
   mappings ??= db
     .query(
-      `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
+      `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent, message_kind FROM notification_event_mappings ORDER BY event_type`,
     )
     .then(({ rows }) => rows.map(toMapping));
   return mappings.catch((error) => {
@@ -350,6 +354,12 @@ export type Reservation =
  * With a rate limit, check-and-insert is serialised per recipient and channel (advisory lock), so
  * two concurrent sends cannot both pass.
  */
+/** Whether an attempt row with this key exists (an attempt an earlier execution reserved). */
+export async function attemptExists(db: Queryable, key: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM notification_deliveries WHERE idempotency_key = $1`, [key]);
+  return (rowCount ?? 0) > 0;
+}
+
 export async function reserveAttempt(
   tx: Queryable,
   a: AttemptIdentity,
@@ -431,6 +441,7 @@ export async function recordAttemptOutcome(
   outcome: { status: 'sent'; providerMessageId: string | null } | { status: 'failed'; errorKind: string; error: string },
   latencyMs: number,
   ambiguous: boolean,
+  deliveredReason: string | null = null,
 ): Promise<void> {
   // One statement, so atomic without a transaction: the attempt, and for a sent one the
   // notification's final state, change together.
@@ -441,7 +452,7 @@ export async function recordAttemptOutcome(
               may_have_sent = may_have_sent OR $7
         WHERE id = $1 AND status = 'sending'
         RETURNING status)
-     UPDATE notifications SET status = 'delivered', status_reason = NULL, completed_at = now(), updated_at = now()
+     UPDATE notifications SET status = 'delivered', status_reason = $9, completed_at = now(), updated_at = now()
       WHERE id = $8 AND $2 = 'sent' AND status NOT IN ${FINAL}`,
     [
       attemptId,
@@ -452,6 +463,7 @@ export async function recordAttemptOutcome(
       latencyMs,
       ambiguous,
       notificationId,
+      deliveredReason,
     ],
   );
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app';
 import { createMetrics } from '../api/metrics';
-import { durabilityOf, type Config } from '../config';
+import { durabilityOf, unsubscribeLinksOf, type Config } from '../config';
 import type { Pool } from '../db/pool';
 import { checkDeployment } from '../deployment/readiness';
 import { policyCacheFor } from '../policies/service';
@@ -35,6 +35,10 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
     authFailuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     durability: durabilityOf(config),
     policyCache,
+    consent: (() => {
+      const links = unsubscribeLinksOf(config);
+      return { unsubscribeSecret: links.secret, publicBaseUrl: links.baseUrl, twilioAuthToken: config.channels.TWILIO_AUTH_TOKEN };
+    })(),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));

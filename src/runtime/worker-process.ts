@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import { createChannelRegistry } from '../channels/registry';
-import { durabilityOf, workerPoolSize, type Config } from '../config';
+import { durabilityOf, unsubscribeLinksOf, workerPoolSize, type Config } from '../config';
 import { createPool } from '../db/pool';
 import { installSdkRuntime } from '../temporal/sdk-logger';
 import { bundleWorkflows, createProductWorker } from '../temporal/worker';
@@ -41,6 +41,7 @@ export async function startWorker(
       client,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       durability: durabilityOf(config),
+      unsubscribe: unsubscribeLinksOf(config),
     }),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

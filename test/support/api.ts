@@ -9,9 +9,14 @@ import { createLogger } from '../../src/logger';
 import type { Pool } from '../../src/db/pool';
 import type { PolicyCache } from '../../src/policies/cache';
 import { policyCacheFor } from '../../src/policies/service';
+import { freePort } from '../../src/dev/free-port';
 import { testPool } from './database';
 
 export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
+/** The unsubscribe links' secret of every test API and test worker (src/consent/tokens.ts). */
+export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-of-at-least-32-characters';
+/** Twilio's auth token the test API checks X-Twilio-Signature with. */
+export const TEST_TWILIO_AUTH_TOKEN = 'test-twilio-auth-token';
 
 export interface TestApi {
   url: string;
@@ -54,11 +59,15 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
     platformAdminToken: PLATFORM_TOKEN,
     ...overrides,
   };
+  // The port first: the API signs and checks URLs with its own public address.
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  deps.consent ??= { unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET, publicBaseUrl: url, twilioAuthToken: TEST_TWILIO_AUTH_TOKEN };
   const app = createApp(deps);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const request: TestApi['request'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };

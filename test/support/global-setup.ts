@@ -55,5 +55,8 @@ export default async function globalSetup(): Promise<void> {
   const bundle = path.join(os.tmpdir(), `ao-workflow-bundle-${process.pid}.js`);
   await writeWorkflowBundle(bundle);
   process.env.WORKFLOW_BUNDLE_PATH = bundle;
+  // Processes the tests start (worker, api) sign and check unsubscribe links alike, without writing
+  // a generated secret under the repository's .data.
+  process.env.UNSUBSCRIBE_SECRET ??= 'test-unsubscribe-secret-of-at-least-32-characters';
   stops.push(async () => fs.rmSync(bundle, { force: true }));
 }

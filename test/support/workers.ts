@@ -9,6 +9,7 @@ import { TwilioProvider } from '../../src/channels/twilio';
 import { WebPushProvider } from '../../src/channels/webpush';
 import type { Pool } from '../../src/db/pool';
 import { createLogger } from '../../src/logger';
+import { TEST_UNSUBSCRIBE_SECRET } from './api';
 import { createCallbackService, type CallbackService } from '../../src/callbacks/service';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
 import type { Durability } from '../../src/temporal/durability';
@@ -108,6 +109,8 @@ export interface TestWorkerOptions {
   historyLimit?: number;
   /** The clock the services compute deadlines on (a time-skipping server's). */
   clock?: () => number | Promise<number>;
+  /** Where unsubscribe links in emails point (a test API's url; default: an unused address). */
+  publicBaseUrl?: string;
 }
 
 /**
@@ -121,7 +124,15 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
   const failures: Record<string, number> = {};
   const channels = options.channels ?? createChannelRegistry(loadChannelConfig({}), logger);
   const { durability } = options;
-  const real = createActivities({ pool: options.pool, logger, channels, client: options.client, taskQueue, durability });
+  const real = createActivities({
+    pool: options.pool,
+    logger,
+    channels,
+    client: options.client,
+    taskQueue,
+    durability,
+    unsubscribe: { secret: TEST_UNSUBSCRIBE_SECRET, baseUrl: options.publicBaseUrl ?? 'http://127.0.0.1:9', ttlDays: 30 },
+  });
   const activities = Object.fromEntries(
     Object.entries(real).map(([name, fn]) => [
       name,
