@@ -21,6 +21,8 @@ import { directoryRoutes } from '../directory/routes';
 import { createDirectoryService } from '../directory/service';
 import { consentRoutes } from '../consent/routes';
 import { createConsentService } from '../consent/service';
+import { privacyRoutes } from '../privacy/routes';
+import { createPrivacyService } from '../privacy/service';
 import { loadChannelConfig } from '../channels/config';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
@@ -93,7 +95,8 @@ export function createApp(deps: AppDeps): Express {
     // A booking keeps the policies that apply when it is made (its terms).
     createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable, onAppointmentBooked: policies.termsAtBooking }),
   );
-  notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
+  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
+  notificationRoutes(routes, notifications);
   callbackRoutes(routes, callbacks);
   const consent = deps.consent ?? {
     unsubscribeSecret: randomBytes(32).toString('base64url'),
@@ -102,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
   };
   consentRoutes(routes, createConsentService({ pool, logger, unsubscribeSecret: consent.unsubscribeSecret }), consent);
   policyRoutes(routes, policies);
+  privacyRoutes(routes, createPrivacyService({ pool, client, logger, callbacks, notifications }));
 
   app.use(routes.router);
   const document = openApiDocument(registry);

@@ -126,3 +126,37 @@ export async function optionalDefault(db: Queryable, companyId: string): Promise
 export async function setOptionalDefault(db: Queryable, companyId: string, value: boolean): Promise<void> {
   await db.query(`UPDATE companies SET optional_messages_default = $2, updated_at = now() WHERE id = $1`, [companyId, value]);
 }
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** The customer's answers and their whole history, as stored. */
+export async function customerConsentExport(
+  db: Queryable,
+  companyId: string,
+  customerId: string,
+): Promise<{ consents: Record<string, unknown>[]; consentEvents: Record<string, unknown>[] }> {
+  const { rows } = await db.query(
+    `SELECT (SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.channel, c.kind), '[]')
+               FROM customer_consents c WHERE c.company_id = $1 AND c.customer_id = $2) AS consents,
+            (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.at, e.id), '[]')
+               FROM customer_consent_events e WHERE e.company_id = $1 AND e.customer_id = $2) AS "consentEvents"`,
+    [companyId, customerId],
+  );
+  return rows[0];
+}
+
+/**
+ * The answers stay (an opt-out is still honoured should the customer be entered again under this
+ * id) and so does their history of who and when; free-text notes go.
+ */
+export async function eraseCustomerConsentNotes(tx: Queryable, companyId: string, customerId: string): Promise<Record<string, number>> {
+  const consents = await tx.query(
+    `UPDATE customer_consents SET note = NULL WHERE company_id = $1 AND customer_id = $2 AND note IS NOT NULL`,
+    [companyId, customerId],
+  );
+  const events = await tx.query(
+    `UPDATE customer_consent_events SET note = NULL WHERE company_id = $1 AND customer_id = $2 AND note IS NOT NULL`,
+    [companyId, customerId],
+  );
+  return { customer_consents: consents.rowCount ?? 0, customer_consent_events: events.rowCount ?? 0 };
+}

@@ -530,3 +530,91 @@ export async function deliveryAnalytics(db: Queryable, companyId: string, from: 
   );
   return rows;
 }
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** Whose notifications are a customer's: sent to them, about their appointments, or about their callbacks (to staff). */
+export interface CustomerLinks {
+  customerId: string;
+  appointmentIds: string[];
+  callbackIds: string[];
+}
+
+const LINKED = `n.company_id = $1 AND (
+     (n.notifiable_type = 'customer' AND n.notifiable_id = $2)
+  OR (n.notifiable_type = 'appointment' AND n.notifiable_id = ANY($3::uuid[]))
+  OR (n.data ? 'callbackId' AND (n.data ->> 'callbackId') = ANY($4::text[])))`;
+const linkParams = (companyId: string, l: CustomerLinks) => [companyId, l.customerId, l.appointmentIds, l.callbackIds];
+
+/** The customer's notifications, each with every delivery attempt, as stored. */
+export async function customerNotificationsExport(
+  db: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.query(
+    `SELECT to_jsonb(n) || jsonb_build_object(
+              'deliveries', (SELECT coalesce(jsonb_agg(to_jsonb(d) ORDER BY d.attempt_number, d.started_at, d.id), '[]')
+                               FROM notification_deliveries d WHERE d.notification_id = n.id)) AS notification
+       FROM notifications n
+      WHERE ${LINKED}
+      ORDER BY n.created_at, n.id`,
+    linkParams(companyId, links),
+  );
+  return rows.map((r) => r.notification);
+}
+
+/** The customer's notifications that have not ended (their workflows may still send). */
+export async function openNotificationsOfCustomer(
+  db: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+): Promise<Array<{ id: string; workflowId: string }>> {
+  const { rows } = await db.query(
+    `SELECT n.id, n.workflow_id FROM notifications n WHERE ${LINKED} AND n.status IN ('pending', 'waiting', 'sending')`,
+    linkParams(companyId, links),
+  );
+  return rows.map((r) => ({ id: r.id, workflowId: r.workflow_id }));
+}
+
+/** The keys of a notification's data that hold ids, states and reasons, never personal data: kept by an erasure. */
+const KEPT_DATA_KEYS = ['callbackId', 'appointmentId', 'modificationId', 'priority', 'reason', 'dueAt'];
+
+/**
+ * Notifications keep their event, channel, status, times and attempt outcomes (delivery analytics);
+ * their data keeps ids only, and any attempt's recipient or error that holds one of the customer's
+ * addresses loses it.
+ */
+export async function eraseCustomerNotifications(
+  tx: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+  addresses: string[],
+): Promise<Record<string, number>> {
+  const notifications = await tx.query(
+    `UPDATE notifications n
+        SET data = (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(n.data) AS e(k, v) WHERE k = ANY($5::text[])),
+            updated_at = now()
+      WHERE ${LINKED}
+        AND EXISTS (SELECT 1 FROM jsonb_object_keys(n.data) AS k WHERE k <> ALL($5::text[]))`,
+    [...linkParams(companyId, links), KEPT_DATA_KEYS],
+  );
+  let deliveries = 0;
+  if (addresses.length > 0) {
+    const r = await tx.query(
+      `UPDATE notification_deliveries d
+          SET recipient = CASE WHEN d.recipient = ANY($5::text[]) THEN '[erased]' ELSE d.recipient END,
+              error = regexp_replace(d.error, $6, '[erased]', 'g')
+         FROM notifications n
+        WHERE d.notification_id = n.id AND ${LINKED}
+          AND (d.recipient = ANY($5::text[]) OR d.error ~ $6)`,
+      [...linkParams(companyId, links), addresses, addresses.map(escapeRegExp).join('|')],
+    );
+    deliveries = r.rowCount ?? 0;
+  }
+  return { notifications: notifications.rowCount ?? 0, notification_deliveries: deliveries };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
