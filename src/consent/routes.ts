@@ -77,6 +77,7 @@ export function consentRoutes(routes: ApiRoutes, consent: ConsentService, option
       params: TokenParams,
       responses: {
         200: { description: 'An HTML page with a confirmation button' },
+        403: { description: 'The link does not verify: tampered or not ours (HTML)' },
         410: { description: 'The link has expired (HTML)' },
       },
       handler: async ({ params, res }) => {
@@ -101,6 +102,7 @@ export function consentRoutes(routes: ApiRoutes, consent: ConsentService, option
       params: TokenParams,
       responses: {
         200: { description: 'Unsubscribed (HTML)' },
+        403: { description: 'The link does not verify: tampered or not ours; nothing changed (HTML)' },
         410: { description: 'The link has expired; nothing changed (HTML)' },
       },
       handler: async ({ params, res }) => {
@@ -142,7 +144,7 @@ export function consentRoutes(routes: ApiRoutes, consent: ConsentService, option
 function refusal(reason: 'invalid' | 'expired'): [number, string, string] {
   return reason === 'expired'
     ? [410, 'Link expired', '<p>This unsubscribe link has expired. Use the link in a more recent email, or contact us.</p>']
-    : [400, 'Invalid link', '<p>This unsubscribe link is not valid. Use the link exactly as it is in the email.</p>'];
+    : [403, 'Invalid link', '<p>This unsubscribe link is not valid. Use the link exactly as it is in the email.</p>'];
 }
 
 /** A small HTML page (no scripts, nothing from the request but escaped text). */

@@ -133,7 +133,7 @@ describe('consent routes', () => {
         body: 'List-Unsubscribe=One-Click',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
-      expect(res.status).toBe(400);
+      expect(res.status).toBe(403);
     }
     // Expired: signed with the right secret, past its expiry.
     const expired = signUnsubscribeToken(TEST_UNSUBSCRIBE_SECRET, {
