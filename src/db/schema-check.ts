@@ -25,6 +25,7 @@ export const REQUIRED_TABLES = [
   'notification_event_mappings',
   'notifications',
   'notification_deliveries',
+  'company_features',
 ] as const;
 
 export interface ForeignKeyColumn {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { freePort } from '../../src/dev/free-port';
 import { createNotificationService } from '../../src/notifications/service';
 import { startTwilioServer } from '../support/channel-servers';
@@ -81,7 +82,7 @@ describe('process roles shut down gracefully on SIGTERM', () => {
     const pool = testPool();
     const twilio = await startTwilioServer('ACmetrics', 'right');
     const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    const client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    const client = testClient(connection);
     try {
       const org = await createOrganisation(pool);
       await pool.query(

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { createCallbackService } from '../../src/callbacks/service';
@@ -36,7 +37,7 @@ describe('callbacks under faults', () => {
     smtp = await startSmtpServer();
     servers = await startChannelServers();
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
   });
   afterAll(async () => {
