@@ -81,6 +81,26 @@ describe('npm start (all-in-one)', () => {
     await start();
     expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
     expect((await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).status).toBe(200);
+    // The Web UI is pointed at the API's codec server (--ui-codec-endpoint), whose token is in the endpoint.
+    const settings = JSON.stringify(await (await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/api/v1/settings`)).json());
+    const endpoint = new RegExp(`http://127\\.0\\.0\\.1:${env.PORT}/codec/[A-Za-z0-9_-]{24,}`).exec(settings)?.[0];
+    expect(endpoint).toBeDefined();
+    const preflight = await fetch(`${endpoint}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: `http://localhost:${env.TEMPORAL_UI_PORT}`,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(`http://localhost:${env.TEMPORAL_UI_PORT}`);
+    const decoded = await fetch(`${endpoint}/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
+      body: JSON.stringify({ payloads: [] }),
+    });
+    expect(decoded.status).toBe(200);
 
     const company = await api('POST', '/v1/companies', TOKEN, { name: 'Start Salon' });
     const key = company.body.apiKey.key;
