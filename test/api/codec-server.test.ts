@@ -98,7 +98,11 @@ describe('codec server: POST /codec/{encode,decode}', () => {
     const preflight = (origin: string) =>
       fetch(`${api.url}/codec/${TOKEN}/decode`, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type,x-namespace',
+        },
       });
     const ok = await preflight(UI);
     expect(ok.status).toBe(204);
@@ -106,6 +110,7 @@ describe('codec server: POST /codec/{encode,decode}', () => {
     expect(ok.headers.get('access-control-allow-methods')).toContain('POST');
     expect(ok.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('x-namespace'));
     expect(ok.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('content-type'));
+    expect(ok.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('authorization'));
     expect(ok.headers.get('access-control-allow-credentials')).toBe('true');
     expect(ok.headers.get('vary')).toContain('Origin');
     expect((await preflight('http://localhost:8233')).headers.get('access-control-allow-origin')).toBe('http://localhost:8233');
