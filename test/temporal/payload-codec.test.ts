@@ -121,6 +121,20 @@ describe('payload keys (PAYLOAD_KEYS, PAYLOAD_KEYS_FILE)', () => {
     expect(loadConfig(env({})).payloadKeys).toBeUndefined();
   });
 
+  it('the codec server and feature settings are checked at start-up too, each error naming its variable', () => {
+    expect(() => loadConfig(env({ CODEC_AUTH_TOKEN: 'short' }))).toThrow(/CODEC_AUTH_TOKEN: must be at least 24 characters/);
+    expect(() => loadConfig(env({ CODEC_CORS_ORIGINS: '*' }))).toThrow(/CODEC_CORS_ORIGINS: \* is not an origin/);
+    expect(() => loadConfig(env({ CODEC_CORS_ORIGINS: 'http://localhost:8233/ui' }))).toThrow(/CODEC_CORS_ORIGINS: .* is not an origin/);
+    expect(loadConfig(env({ CODEC_CORS_ORIGINS: 'http://localhost:8233, https://ui.example.com/' })).CODEC_CORS_ORIGINS).toEqual([
+      'http://localhost:8233',
+      'https://ui.example.com',
+    ]);
+    expect(() => loadConfig(env({ FEATURE_CALLBACKS: 'maybe' }))).toThrow(/FEATURE_CALLBACKS: must be true or false/);
+    expect(() => loadConfig(env({ FEATURE_CACHE_TTL_SECONDS: '-1' }))).toThrow(/FEATURE_CACHE_TTL_SECONDS/);
+    const c = loadConfig(env({ FEATURE_POLICIES: 'off', FEATURE_NOTIFICATIONS: '0' }));
+    expect([c.FEATURE_POLICIES, c.FEATURE_CALLBACKS, c.FEATURE_NOTIFICATIONS]).toEqual([false, true, false]);
+  });
+
   it('reads the keys from PAYLOAD_KEYS_FILE', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-keys-'));
     try {
