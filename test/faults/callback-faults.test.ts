@@ -129,7 +129,13 @@ describe('callbacks under faults', () => {
         ]),
       ).toBe(1);
       expect(smtp.messages.filter((m) => m.to.includes(email))).toHaveLength(1);
-      const state = await service.getCallback(org.companyId, c.id);
+      // The live state is a query (1.5 s deadline). The killed worker's polls are still open through
+      // the stalled proxy, so Temporal may hand the next workflow task to its sticky queue, where it
+      // is lost until the task times out (10 s): queries wait for that (measured: 11 s under load).
+      const state = await until('the live state', async () => {
+        const s = await service.getCallback(org.companyId, c.id);
+        return s.live ? s : undefined;
+      });
       expect(state.escalations).toHaveLength(1);
       expect(state.live?.breached).toBe(true);
       await service.message(org.companyId, c.id, 'cancel', {}, manager);
