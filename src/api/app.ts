@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Durability } from '../temporal/durability';
 import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
+import { codecServer, redactCodecToken, type CodecServerOptions } from './codec-server';
 import { errorHandler, notFoundHandler } from './errors';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
@@ -16,6 +17,7 @@ import { healthRoutes, type ReadinessCheck } from './health';
 import { callbackRoutes } from '../callbacks/routes';
 import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
+import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
 import { createDirectoryService } from '../directory/service';
@@ -54,6 +56,10 @@ export interface AppDeps {
    * signed elsewhere do not verify), http://127.0.0.1, and Twilio's placeholder token.
    */
   consent?: { unsubscribeSecret: string; publicBaseUrl: string; twilioAuthToken: string };
+  /** The feature switches (with the deployment's defaults); default: the companies' own settings, every feature on otherwise. */
+  features?: FeatureSwitches;
+  /** Serve Temporal's remote codec protocol at /codec (src/api/codec-server.ts); absent: no codec server. */
+  codecServer?: CodecServerOptions;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -61,25 +67,36 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' } }));
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
+      // The codec token may be a path segment (the Web UI's endpoint): never logged.
+      serializers: { req: (req: { url?: string }) => Object.assign(req, { url: redactCodecToken(req.url) }) },
+    }),
+  );
   app.use(deps.metrics.middleware);
+  const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
+  // Before the API's JSON parser: codec requests carry whole payloads (its own, larger limit).
+  if (deps.codecServer) app.use(codecServer(deps.codecServer, authFailures));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
   // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
   app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
 
   const registry = createOpenApiRegistry();
-  const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
+  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
+  const features = deps.features ?? createFeatureSwitches({ db: pool });
   const routes = new ApiRoutes(registry, {
     authFailures: authFailures.check,
     authenticate: authenticate(deps.pool, authFailures.failed),
     platform: requirePlatformToken(deps.platformAdminToken, authFailures.failed),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
+    features,
   });
   // The features' services; each router gets only its own.
-  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
-  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs, features });
   healthRoutes(routes, deps);
-  companyRoutes(routes, createCompanyService({ pool }));
+  companyRoutes(routes, createCompanyService({ pool, features }));
   const policies = createPolicyService({
     pool,
     client,
@@ -89,13 +106,14 @@ export function createApp(deps: AppDeps): Express {
     startTimeoutMs,
     cache: deps.policyCache,
     registry: deps.metrics.registry,
+    features,
   });
   directoryRoutes(
     routes,
     // A booking keeps the policies that apply when it is made (its terms).
     createDirectoryService({ pool, onStaffAvailable: callbacks.staffBecameAvailable, onAppointmentBooked: policies.termsAtBooking }),
   );
-  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
+  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs, features });
   notificationRoutes(routes, notifications);
   callbackRoutes(routes, callbacks);
   const consent = deps.consent ?? {

@@ -27,6 +27,7 @@ export const REQUIRED_TABLES = [
   'notification_deliveries',
   'customer_consents',
   'customer_consent_events',
+  'company_features',
 ] as const;
 
 export interface ForeignKeyColumn {

@@ -189,18 +189,50 @@ export interface NotificationRow {
   completed_at: Date | null;
 }
 
+/** A new notification, pending its workflow; with `suppressedReason`, already final (`suppressed`): no workflow will run. */
 export async function insertNotification(
   db: Queryable,
-  row: { id: string; companyId: string; eventType: string; notifiable: { type: string; id: string }; data: unknown; workflowId: string },
+  row: {
+    id: string;
+    companyId: string;
+    eventType: string;
+    notifiable: { type: string; id: string };
+    data: unknown;
+    workflowId: string;
+    suppressedReason?: string;
+  },
 ): Promise<NotificationRow> {
   const { rows } = await db.query<NotificationRow>(
-    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id, status, status_reason, completed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7,
+             CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'suppressed' END, $8, CASE WHEN $8::text IS NULL THEN NULL ELSE now() END)
      RETURNING id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
                workflow_id, created_at, updated_at, completed_at`,
-    [row.id, row.companyId, row.eventType, row.notifiable.type, row.notifiable.id, JSON.stringify(row.data ?? {}), row.workflowId],
+    [
+      row.id,
+      row.companyId,
+      row.eventType,
+      row.notifiable.type,
+      row.notifiable.id,
+      JSON.stringify(row.data ?? {}),
+      row.workflowId,
+      row.suppressedReason ?? null,
+    ],
   );
   return rows[0];
+}
+
+/** Of these notifications of the company, the ones still pending (their workflow may not have started). */
+export async function pendingNotifications(
+  db: Queryable,
+  companyId: string,
+  ids: string[],
+): Promise<Array<{ id: string; event_type: NotificationEventType }>> {
+  const { rows } = await db.query(
+    `SELECT id, event_type FROM notifications WHERE company_id = $1 AND id = ANY($2::uuid[]) AND status = 'pending'`,
+    [companyId, ids],
+  );
+  return rows;
 }
 
 export async function findNotification(db: Queryable, companyId: string, id: string): Promise<NotificationRow | undefined> {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Connection, Client } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { createApp, type AppDeps } from '../../src/api/app';
 import { createMetrics } from '../../src/api/metrics';
 import { checkDeployment } from '../../src/deployment/readiness';
@@ -11,6 +11,7 @@ import type { PolicyCache } from '../../src/policies/cache';
 import { policyCacheFor } from '../../src/policies/service';
 import { freePort } from '../../src/dev/free-port';
 import { testPool } from './database';
+import { testClient } from './encryption';
 
 export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
 /** The unsubscribe links' secret of every test API and test worker (src/consent/tokens.ts). */
@@ -44,7 +45,7 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
   const pool = testPool();
   const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
   const namespace = process.env.TEST_TEMPORAL_NAMESPACE ?? 'default';
-  const temporal = new Client({ connection, namespace });
+  const temporal = testClient(connection, namespace);
   const taskQueue = overrides.taskQueue ?? `api-test-${randomUUID()}`;
   // Starts listening when first used (a test of policies awaits policyCache.start()).
   const policyCache = overrides.policyCache ?? policyCacheFor(overrides.pool ?? pool);

@@ -1,5 +1,6 @@
 import webpush from 'web-push';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { loadChannelConfig } from '../../src/channels/config';
@@ -15,6 +16,7 @@ import { createNotificationService, type NotificationService } from '../../src/n
 import type { Durability } from '../../src/temporal/durability';
 import { installSdkRuntime } from '../../src/temporal/sdk-logger';
 import { createProductWorker } from '../../src/temporal/worker';
+import { testPayloadCodec } from './encryption';
 import {
   startPushServer,
   startSmtpServer,
@@ -111,6 +113,8 @@ export interface TestWorkerOptions {
   clock?: () => number | Promise<number>;
   /** Where unsubscribe links in emails point (a test API's url; default: an unused address). */
   publicBaseUrl?: string;
+  /** The worker's payload codec (default: the suite's keys). */
+  payloadCodec?: PayloadCodec;
 }
 
 /**
@@ -154,6 +158,7 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
     taskQueue,
     activities,
     workflowBundle: await workflowBundle(),
+    payloadCodec: options.payloadCodec ?? testPayloadCodec(),
     shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
     maxCachedWorkflows: options.maxCachedWorkflows,
   });

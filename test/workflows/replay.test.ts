@@ -1,5 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../support/temporal';
+import { testDataConverter } from '../support/encryption';
 import { loadHistories } from './recorded-histories';
 
 /**
@@ -23,7 +24,10 @@ describe('recorded workflow histories replay with the current code', () => {
     for (const shape of ['whole-lifecycle', 'sla-breach', 'three-failed', 'cooldown', 'reassigns', 'long-life', 'continued-as-new'])
       expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
+      histories,
+    )) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);
