@@ -74,7 +74,8 @@ export function createAppointmentActivities({ pool, logger, notifications }: App
           // The row is gone (its customer was deleted): nothing to send, nothing to record it on.
           if (!row) return { outcome: { status: 'skipped' as const, reason: 'the appointment no longer exists', notificationId: null } };
           const decision = decideMessage(input.kind, row, row.settings, input.forStartsAt, Date.parse(input.at));
-          let queued: { notificationId: string; start: WorkflowStart } | undefined;
+          // start is null when the company's notifications are switched off (the row is recorded suppressed).
+          let queued: { notificationId: string; start: WorkflowStart | null } | undefined;
           if (decision.send) {
             queued = await notifications.enqueueNotification(tx, input.companyId, {
               eventType: EVENT_OF[input.kind],
@@ -96,7 +97,7 @@ export function createAppointmentActivities({ pool, logger, notifications }: App
           });
           return {
             outcome: { status: message.status, reason: message.reason, notificationId: message.notification_id },
-            start: queued?.start,
+            start: queued?.start ?? undefined,
           };
         });
         if (start) await notifications.startQueued(start);

@@ -68,8 +68,11 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
       : { callbackId, ...extra };
   }
 
-  /** Queues a staff notification in the caller's transaction; the returned start runs after COMMIT. */
-  async function queue(tx: Queryable, n: CallbackNotice): Promise<{ notificationId: string; start: WorkflowStart }> {
+  /**
+   * Queues a staff notification in the caller's transaction; the returned start runs after COMMIT
+   * (null: notifications are switched off for the company, the notification is recorded suppressed).
+   */
+  async function queue(tx: Queryable, n: CallbackNotice): Promise<{ notificationId: string; start: WorkflowStart | null }> {
     const queued = await notifications.enqueueNotification(
       tx,
       n.companyId,

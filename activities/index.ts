@@ -2,6 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from '../src/channels/registry';
+import type { UnsubscribeLinks } from '../src/consent/tokens';
+import type { FeatureSwitches } from '../src/companies/features';
 import type { Durability } from '../src/temporal/durability';
 import { createAppointmentService } from '../src/appointments/service';
 import { createCallbackService } from '../src/callbacks/service';
@@ -23,16 +25,20 @@ export interface ActivityDeps {
   taskQueue: string;
   /** How patiently workflows started by activities retry infrastructure errors. */
   durability?: Durability;
+  /** Signs the one-click unsubscribe link of every email to a customer (absent: no link). */
+  unsubscribe?: UnsubscribeLinks;
+  /** The feature switches (with the deployment's defaults); default: the companies' own settings, every feature on otherwise. */
+  features?: FeatureSwitches;
 }
 
 /** Every activity of the product, bound to its dependencies. Workflows import only the type. */
 export function createActivities(deps: ActivityDeps) {
-  const { pool, logger, client, taskQueue, channels } = deps;
-  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability });
-  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability: deps.durability });
+  const { pool, logger, client, taskQueue, channels, features } = deps;
+  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability: deps.durability, features });
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability: deps.durability, features });
   const appointments = createAppointmentService({ pool, client, taskQueue, logger, durability: deps.durability });
   return {
-    ...createNotificationActivities({ pool, logger, channels, notifications }),
+    ...createNotificationActivities({ pool, logger, channels, notifications, unsubscribe: deps.unsubscribe }),
     ...createCallbackActivities({ pool, logger, notifications }),
     ...createAppointmentActivities({ pool, logger, notifications }),
     ...createMaintenanceActivities({

@@ -21,6 +21,10 @@ import {
 } from '../src/notifications/definitions';
 import type { NotificationService } from '../src/notifications/service';
 import * as store from '../src/notifications/store';
+import type { ConsentPlan } from '../src/consent/definitions';
+import { decide, decideAll, optedOutReason } from '../src/consent/rules';
+import * as consentStore from '../src/consent/store';
+import { unsubscribeUrl, type UnsubscribeLinks } from '../src/consent/tokens';
 import { renderNotification, TemplateError } from '../src/notifications/templates/render';
 
 /**
@@ -39,6 +43,8 @@ export interface NotificationActivityDeps {
   channels: ChannelRegistry;
   /** Starts notifications for other workflows (requestNotification). */
   notifications: NotificationService;
+  /** Signs the one-click unsubscribe link of every email to a customer (absent: no link). */
+  unsubscribe?: UnsubscribeLinks;
 }
 
 const NONE = '(none)';
@@ -95,6 +101,16 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     const row = identity(input, input.provider, address.to);
     const providerKey = input.providerKey ?? row.key;
 
+    // Consent may have changed since the notification was prepared (during a retry delay or quiet
+    // hours): check it again now. A re-execution of an attempt already reserved goes on with it.
+    if (input.consent) {
+      const answers = await consentStore.answersOf(pool, input.companyId, input.consent.customerId);
+      const decision = answers ? decide(input.consent.kind, input.channel, answers.answers, answers.optionalDefault) : 'opted_out';
+      if (decision === 'opted_out' && !(await store.attemptExists(pool, row.key))) {
+        return { status: 'opted_out', error: optedOutReason(input.consent.kind, [input.channel]) };
+      }
+    }
+
     const reserved = input.rateLimit
       ? await withTransaction(pool, (tx) => store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit))
       : await store.reserveAttempt(pool, { ...row, providerKey }, null);
@@ -129,6 +145,14 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
           subject: input.message.subject,
           body: input.message.body,
           idempotencyKey: providerKey,
+          unsubscribeUrl:
+            input.channel === 'email' && input.consent && deps.unsubscribe
+              ? unsubscribeUrl(
+                  deps.unsubscribe,
+                  { companyId: input.companyId, customerId: input.consent.customerId, channel: 'email', kind: input.consent.kind },
+                  Date.now(),
+                )
+              : undefined,
         },
         ctx.cancellationSignal,
       );
@@ -154,7 +178,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     }
     const latencyMs = Math.round(performance.now() - started);
     if (outcome.status === 'sent') outcome.latencyMs = latencyMs;
-    const recorded = outcome as Exclude<AttemptOutcome, { status: 'rate_limited' }>;
+    const recorded = outcome as Exclude<AttemptOutcome, { status: 'rate_limited' | 'opted_out' }>;
     await withTransaction(pool, (tx) =>
       store.recordAttemptOutcome(
         tx,
@@ -163,6 +187,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         recorded,
         latencyMs,
         recorded.status === 'failed' && !!recorded.ambiguous,
+        input.deliveredReason ?? null,
       ),
     );
     return outcome;
@@ -183,7 +208,16 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       const found = await resolveForNotifiable(db, input.companyId, row.event_type, notifiable);
       if (!found) return { kind: 'invalid', reason: `${notifiable.type} ${notifiable.id} no longer exists` };
       const { context, mapping, resolved } = found;
-      await store.saveResolvedConfig(db, input.notificationId, resolved);
+      // A customer's consent for this kind of message, per channel (staff receive their work messages).
+      let consent: ConsentPlan | undefined;
+      if (context.recipient.kind === 'customer' && context.recipient.id) {
+        const answers = await consentStore.answersOf(db, input.companyId, context.recipient.id);
+        if (answers) {
+          const channels = decideAll(mapping.messageKind, answers.answers, answers.optionalDefault);
+          consent = { customerId: context.recipient.id, kind: mapping.messageKind, channels };
+        }
+      }
+      await store.saveResolvedConfig(db, input.notificationId, consent ? { ...resolved, consent } : resolved);
       const addresses = Object.fromEntries(CHANNELS.map((c) => [c, addressFor(c, context.recipient)])) as Record<Channel, Address | null>;
       const vars = { ...context.vars, event: { type: mapping.eventType, description: mapping.description }, data: row.data ?? {} };
       const { channel, templateSubject, templateBody } = resolved.settings;
@@ -198,6 +232,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         vars,
         // Rendering is pure: the configured channel's message comes with the plan (one step fewer per notification).
         primary: addresses[channel] ? render(row.event_type, channel, vars, { subject: templateSubject, body: templateBody }) : undefined,
+        ...(consent ? { consent } : {}),
       };
     },
 

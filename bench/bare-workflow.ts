@@ -13,3 +13,8 @@ export async function bareEmailWorkflow(to: string, subject: string, text: strin
 
 /** The floor for intake: a workflow that does nothing (its start is what is measured). */
 export async function emptyWorkflow(): Promise<void> {}
+
+/** The floor for payload encryption: a workflow whose input and result are one payload each (bench/encryption.ts). */
+export async function echoWorkflow<T>(input: T): Promise<T> {
+  return input;
+}

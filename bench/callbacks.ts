@@ -36,9 +36,13 @@ import { freePort } from '../src/dev/free-port';
 import { startTemporalDevServer } from '../src/dev/temporal-dev-server';
 import { scheduleOptions } from '../src/commands/serve';
 import { connectTemporalClient } from '../src/temporal/client';
+import { benchPayloadCodec } from './encryption';
 import { BranchId, CallbackDueAt, CallbackPriority, CallbackStatus, CompanyId } from '../src/temporal/search-attribute-keys';
 import { ensureSchedules } from '../src/temporal/schedules';
 import { startSmtpServer } from '../test/support/channel-servers';
+
+/** Encrypted as in production; set before any process is started, so each inherits the key. */
+const payloadCodec = benchPayloadCodec();
 
 const int = (name: string, fallback: number, min: number, max: number) => {
   const raw = Number(process.env[name] ?? fallback);
@@ -319,7 +323,7 @@ async function main(): Promise<void> {
         ),
       200,
     );
-    const client = await connectTemporalClient(temporal.address, 'default');
+    const client = await connectTemporalClient(temporal.address, 'default', undefined, payloadCodec);
     cleanups.push(() => client.close());
     await ensureSchedules(client.client, scheduleOptions(config));
 

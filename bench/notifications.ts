@@ -28,7 +28,11 @@ import { freePort } from '../src/dev/free-port';
 import { startTemporalDevServer } from '../src/dev/temporal-dev-server';
 import { createNotificationService } from '../src/notifications/service';
 import { connectTemporalClient } from '../src/temporal/client';
+import { benchPayloadCodec } from './encryption';
 import { startSmtpServer } from '../test/support/channel-servers';
+
+/** Encrypted as in production; set before any process is started, so each inherits the key. */
+const payloadCodec = benchPayloadCodec();
 
 const int = (name: string, fallback: number, min: number, max: number) => {
   const raw = Number(process.env[name] ?? fallback);
@@ -83,7 +87,7 @@ async function main(): Promise<void> {
     await migrate({ databaseUrl: pg.databaseUrl });
     const pool = createPool(pg.databaseUrl, { max: 40 });
     cleanups.push(() => pool.end());
-    const client = await connectTemporalClient(temporal.address, 'default');
+    const client = await connectTemporalClient(temporal.address, 'default', undefined, payloadCodec);
     cleanups.push(() => client.close());
     const taskQueue = 'bench-notifications';
 

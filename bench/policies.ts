@@ -35,6 +35,10 @@ import { quotaMonth } from '../src/policies/rules';
 import { policyCacheFor } from '../src/policies/service';
 import { readMonthlyCount, resolveTargets } from '../src/policies/store';
 import { connectTemporalClient } from '../src/temporal/client';
+import { benchPayloadCodec } from './encryption';
+
+/** Encrypted as in production; set before any process is started, so each inherits the key. */
+const payloadCodec = benchPayloadCodec();
 
 const int = (name: string, fallback: number, min: number, max: number) => {
   const raw = Number(process.env[name] ?? fallback);
@@ -266,7 +270,7 @@ async function main(): Promise<void> {
 
     // ---- 4. POST /v1/appointments/:id/cancel through the API ----
     log(`${CANCELS} cancellations through the API (concurrency ${CONCURRENCY})`);
-    const temporalClient = await connectTemporalClient(temporal.address, 'default');
+    const temporalClient = await connectTemporalClient(temporal.address, 'default', undefined, payloadCodec);
     cleanups.push(() => temporalClient.close());
     const policyCache = policyCacheFor(pool);
     cleanups.push(() => policyCache.close());

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const BENCHMARKS = ['api.ts', 'notifications.ts', 'callbacks.ts', 'policies.ts'];
+const BENCHMARKS = ['api.ts', 'notifications.ts', 'callbacks.ts', 'policies.ts', 'encryption.ts'];
 
 let failed = 0;
 for (const file of BENCHMARKS) {

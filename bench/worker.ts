@@ -16,7 +16,9 @@ import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
+import { payloadCodecFor } from '../src/runtime/payload-encryption';
 import { startWorker } from '../src/runtime/worker-process';
+import { productDataConverter } from '../src/temporal/data-converter';
 import { installSdkRuntime } from '../src/temporal/sdk-logger';
 
 const env = (name: string) => {
@@ -66,9 +68,10 @@ async function startProductWorker(): Promise<{ worker: Worker; stop: () => Promi
   installSdkRuntime(logger, { metricsBindAddress: process.env.WORKER_METRICS_BIND_ADDRESS || undefined });
   const config = loadConfig();
   const address = env('TEMPORAL_ADDRESS');
+  const codec = payloadCodecFor(config, logger);
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const running = await startWorker(config, address, env('DATABASE_URL'), client, logger);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: productDataConverter(codec) });
+  const running = await startWorker(config, address, env('DATABASE_URL'), client, logger, codec);
   return {
     worker: running.worker,
     stop: async () => {

@@ -36,6 +36,7 @@ import {
   type RenderOutcome,
 } from '../src/notifications/definitions';
 import { quietHoursWaitMs, retryDelayMs } from '../src/notifications/rules';
+import { optedOutReason } from '../src/consent/rules';
 import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions } from '../src/temporal/durability';
 
 /**
@@ -192,7 +193,14 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     // Per provider, the key of an attempt whose request may have reached it: the next attempt there
     // sends the same key, so a provider that deduplicates by key delivers once.
     const ambiguousKeys: Record<string, string> = {};
+    // Channels the customer opted out of (when prepared, or since: checked again at each send).
+    const optedOut: Channel[] = [];
+    const consentCheck = p.consent ? { customerId: p.consent.customerId, kind: p.consent.kind } : undefined;
     for (const leg of legs) {
+      if (p.consent?.channels[leg.channel] === 'opted_out') {
+        optedOut.push(leg.channel);
+        continue;
+      }
       setChannel(leg.channel);
       const address = p.recipient.addresses[leg.channel];
       const providers = p.providers[leg.channel].length > 0 ? p.providers[leg.channel] : ['none'];
@@ -254,6 +262,8 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
               address,
               message: message ?? { body: '' },
               rateLimit: settings.rateLimit,
+              ...(consentCheck ? { consent: consentCheck } : {}),
+              ...(optedOut.length ? { deliveredReason: deliveredByFallback(leg.channel, optedOut) } : {}),
             });
           } catch (error) {
             if (isCancellation(error)) throw error;
@@ -265,6 +275,13 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
             outcome = { status: 'failed', errorKind: 'unknown', error: `attempt did not complete: ${(error as Error).message}` };
           }
           if (outcome.status === 'rate_limited') return finish('suppressed', outcome.error);
+          if (outcome.status === 'opted_out') {
+            // No attempt was made: the customer opted out of this channel meanwhile. On to the fallback, if any.
+            if (index === 0) attempt -= 1;
+            optedOut.push(leg.channel);
+            channelDone = true;
+            break;
+          }
           state.attempts.push({
             attempt,
             channel: leg.channel,
@@ -275,7 +292,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
             error: outcome.status === 'failed' ? outcome.error : null,
           });
           if (outcome.status === 'sent') {
-            return end('delivered', leg.isFallback ? `delivered by the fallback channel ${leg.channel}` : null, {
+            return end('delivered', leg.isFallback ? deliveredByFallback(leg.channel, optedOut) : null, {
               channel: leg.channel,
               provider,
               attempt,
@@ -296,6 +313,9 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
         if (channelDone) break;
       }
     }
+    // Consent left no channel to try: suppressed, saying which were refused.
+    if (optedOut.length > 0 && attemptsMade() === 0)
+      return finish('suppressed', optedOutReason(p.consent?.kind ?? 'transactional', optedOut));
     return finish('failed', `every attempt failed; last: ${lastError}`);
   }
 
@@ -365,6 +385,10 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
   await condition(allHandlersFinished);
   return result;
 }
+
+/** The reason of a delivery by the fallback channel, naming the channels the customer opted out of. */
+const deliveredByFallback = (channel: Channel, optedOut: Channel[]) =>
+  `delivered by the fallback channel ${channel}${optedOut.length ? ` (the customer opted out of ${optedOut.join(' and ')})` : ''}`;
 
 /** The failure came from writing the final status itself: trying again would only wait as long again. */
 const fromCompleting = (error: unknown) => error instanceof ActivityFailure && error.activityType === 'completeNotification';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
@@ -6,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Durability } from '../temporal/durability';
 import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
+import { codecServer, redactCodecToken, type CodecServerOptions } from './codec-server';
 import { errorHandler, notFoundHandler } from './errors';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
@@ -17,12 +19,18 @@ import { createBookingServices } from '../appointments/wiring';
 import { callbackRoutes } from '../callbacks/routes';
 import { createCallbackService } from '../callbacks/service';
 import { companyRoutes } from '../companies/routes';
+import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
 import { createCalcomWebhook } from '../integrations/calcom';
 import { createRetellWebhook } from '../integrations/retell';
 import { integrationRoutes } from '../integrations/routes';
 import { createIntegrationService } from '../integrations/service';
+import { consentRoutes } from '../consent/routes';
+import { createConsentService } from '../consent/service';
+import { privacyRoutes } from '../privacy/routes';
+import { createPrivacyService } from '../privacy/service';
+import { loadChannelConfig } from '../channels/config';
 import { notificationRoutes } from '../notifications/routes';
 import { createNotificationService } from '../notifications/service';
 import type { PolicyCache } from '../policies/cache';
@@ -47,6 +55,15 @@ export interface AppDeps {
   startTimeoutMs?: number;
   /** The process's policy cache (the caller closes it); default: one of the policy service's own. */
   policyCache?: PolicyCache;
+  /**
+   * Unsubscribe links and Twilio's webhook signature. Default: a random secret (links the worker
+   * signed elsewhere do not verify), http://127.0.0.1, and Twilio's placeholder token.
+   */
+  consent?: { unsubscribeSecret: string; publicBaseUrl: string; twilioAuthToken: string };
+  /** The feature switches (with the deployment's defaults); default: the companies' own settings, every feature on otherwise. */
+  features?: FeatureSwitches;
+  /** Serve Temporal's remote codec protocol at /codec (src/api/codec-server.ts); absent: no codec server. */
+  codecServer?: CodecServerOptions;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -54,25 +71,39 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' } }));
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
+      // The codec token may be a path segment (the Web UI's endpoint): never logged.
+      serializers: { req: (req: { url?: string }) => Object.assign(req, { url: redactCodecToken(req.url) }) },
+    }),
+  );
   app.use(deps.metrics.middleware);
+  const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
+  // Before the API's JSON parser: codec requests carry whole payloads (its own, larger limit).
+  if (deps.codecServer) app.use(codecServer(deps.codecServer, authFailures));
   // Webhooks are verified over the exact bytes signed: their bodies stay raw (a Buffer), never parsed here.
-  app.use('/webhooks', express.raw({ type: () => true, limit: deps.bodyLimit ?? '100kb' }));
+  // (Twilio's webhook is a signed form: parsed below, its signature covers the parameters.)
+  app.use(['/webhooks/calcom', '/webhooks/retell'], express.raw({ type: () => true, limit: deps.bodyLimit ?? '100kb' }));
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+  // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
+  app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
 
   const registry = createOpenApiRegistry();
-  const authFailures = failedAuthLimit(deps.authFailuresPerMinute ?? 30);
+  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
+  const features = deps.features ?? createFeatureSwitches({ db: pool });
   const routes = new ApiRoutes(registry, {
     authFailures: authFailures.check,
     authenticate: authenticate(deps.pool, authFailures.failed),
     platform: requirePlatformToken(deps.platformAdminToken, authFailures.failed),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),
+    features,
   });
   // The features' services; each router gets only its own.
-  const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
-  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs });
+  const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs, features });
   healthRoutes(routes, deps);
-  companyRoutes(routes, createCompanyService({ pool }));
+  companyRoutes(routes, createCompanyService({ pool, features }));
   // Every appointment is a workflow: booked, moved or cancelled through any route, its workflow is started or told.
   const { appointments, policies, directory } = createBookingServices({
     pool,
@@ -84,10 +115,18 @@ export function createApp(deps: AppDeps): Express {
     policyCache: deps.policyCache,
     registry: deps.metrics.registry,
     onStaffAvailable: callbacks.staffBecameAvailable,
+    features,
   });
   directoryRoutes(routes, directory);
-  notificationRoutes(routes, createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs }));
+  const notifications = createNotificationService({ pool, client, taskQueue, logger, durability, startTimeoutMs, features });
+  notificationRoutes(routes, notifications);
   callbackRoutes(routes, callbacks);
+  const consent = deps.consent ?? {
+    unsubscribeSecret: randomBytes(32).toString('base64url'),
+    publicBaseUrl: 'http://127.0.0.1',
+    twilioAuthToken: loadChannelConfig({}).TWILIO_AUTH_TOKEN,
+  };
+  consentRoutes(routes, createConsentService({ pool, logger, unsubscribeSecret: consent.unsubscribeSecret }), consent);
   policyRoutes(routes, policies);
   appointmentRoutes(routes, appointments);
   integrationRoutes(routes, {
@@ -95,6 +134,7 @@ export function createApp(deps: AppDeps): Express {
     calcom: createCalcomWebhook({ pool, directory, policies, logger }),
     retell: createRetellWebhook({ pool, policies, callbacks, logger }),
   });
+  privacyRoutes(routes, createPrivacyService({ pool, client, logger, callbacks, notifications }));
 
   app.use(routes.router);
   const document = openApiDocument(registry);

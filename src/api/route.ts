@@ -1,6 +1,7 @@
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { ZodType } from 'zod';
+import type { Feature } from '../companies/definitions';
 import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
 import { ValidationError, type FieldIssue } from '../errors';
@@ -43,6 +44,13 @@ export interface RouteSpec<P, Q, B> {
   /** Extra request headers documented (e.g. Idempotency-Key). */
   headers?: ZodType;
   responses: Record<number, { description: string; schema?: ZodType }>;
+  /**
+   * The feature whose new work this route starts (API-key routes only): while the caller's company
+   * has it switched off (PUT /v1/company/features) the route answers 409 `feature_disabled` before
+   * anything is parsed, written or started. Reads, configuration and messages to work already
+   * running leave it out. Callers without an API key use FeatureSwitches.require in the service.
+   */
+  feature?: Feature;
   handler(ctx: HandlerContext<P, Q, B>): Promise<Reply>;
 }
 
@@ -53,6 +61,8 @@ export interface RouteGuards {
   platform: RequestHandler;
   /** Runs after authenticate on API-key routes (per-key request limit). */
   rateLimit?: RequestHandler;
+  /** The feature switches (src/companies/features.ts), for routes that declare a `feature`. */
+  features?: { require(companyId: string, feature: Feature): Promise<void> };
 }
 
 /**
@@ -111,6 +121,9 @@ export class ApiRoutes {
   ) {}
 
   add<P = undefined, Q = undefined, B = undefined>(spec: RouteSpec<P, Q, B>): this {
+    const { features } = this.guards;
+    if (spec.feature && (spec.access === 'public' || spec.access === 'platform' || !features))
+      throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a feature switch needs an API-key route and the switches`);
     const first = this.guards.authFailures ? [this.guards.authFailures] : [];
     const keyGuards = [...first, this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
     const guard: RequestHandler[] =
@@ -119,6 +132,7 @@ export class ApiRoutes {
       try {
         const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
         if (auth) assertRole(auth, spec.access as Role);
+        if (spec.feature) await features!.require(auth.companyId, spec.feature);
         const ctx: HandlerContext<P, Q, B> = {
           params: parse(spec.params, req.params, 'params'),
           query: parse(spec.query, req.query, 'query'),
@@ -165,7 +179,10 @@ export class ApiRoutes {
           ? undefined
           : spec.access === 'platform'
             ? 'Needs the platform token.'
-            : `Needs an API key with role ${spec.access} or above.`,
+            : `Needs an API key with role ${spec.access} or above.` +
+              (spec.feature
+                ? ` Answers 409 \`feature_disabled\` (and starts nothing) while the company has the ${spec.feature} feature switched off.`
+                : ''),
       security: spec.access === 'public' ? [] : [{ bearerAuth: [] }],
       request: {
         ...(spec.params ? { params: spec.params as never } : {}),

@@ -111,7 +111,8 @@ export async function unstartedRows(
 ): Promise<WorkflowRow[]> {
   const { rows } = await db.query<WorkflowRow>(
     `SELECT ${WORKFLOW_COLUMNS} FROM appointments
-      WHERE workflow_id IS NOT NULL AND workflow_started_at IS NULL AND created_at < now() - make_interval(secs => $1)
+      WHERE workflow_id IS NOT NULL AND workflow_started_at IS NULL AND workflow_finished_at IS NULL
+        AND created_at < now() - make_interval(secs => $1)
         AND ($3::uuid[] IS NULL OR company_id = ANY($3::uuid[]))
       ORDER BY created_at LIMIT $2`,
     [options.graceSeconds, options.limit, options.companyIds ?? null],
@@ -266,4 +267,30 @@ export async function messagesOf(db: Queryable, companyId: string, appointmentId
     [companyId, appointmentId],
   );
   return rows;
+}
+
+// ---- personal data (erasure, src/privacy/) ----
+
+/** The customer's appointment workflows that have not ended (started or still to start). */
+export async function openWorkflowsOfCustomer(
+  db: Queryable,
+  companyId: string,
+  customerId: string,
+): Promise<Array<{ id: string; workflowId: string; started: boolean }>> {
+  const { rows } = await db.query(
+    `SELECT id, workflow_id, workflow_started_at IS NOT NULL AS started FROM appointments
+      WHERE company_id = $1 AND customer_id = $2 AND workflow_id IS NOT NULL AND workflow_finished_at IS NULL`,
+    [companyId, customerId],
+  );
+  return rows.map((r) => ({ id: r.id, workflowId: r.workflow_id, started: r.started }));
+}
+
+/** Records that the customer's appointment workflows were stopped (the reconciler starts none of them again). */
+export async function stopCustomerWorkflows(tx: Queryable, companyId: string, customerId: string, outcome: string): Promise<number> {
+  const { rowCount } = await tx.query(
+    `UPDATE appointments SET workflow_finished_at = now(), workflow_outcome = $3
+      WHERE company_id = $1 AND customer_id = $2 AND workflow_id IS NOT NULL AND workflow_finished_at IS NULL`,
+    [companyId, customerId, outcome],
+  );
+  return rowCount ?? 0;
 }

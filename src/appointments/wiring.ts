@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { createDirectoryService } from '../directory/service';
 import type { PolicyCache } from '../policies/cache';
 import { createPolicyService } from '../policies/service';
+import type { FeatureSwitches } from '../companies/features';
 import type { Durability } from '../temporal/durability';
 import { createAppointmentService } from './service';
 
@@ -24,6 +25,8 @@ export interface BookingServicesDeps {
   /** Continue-as-new threshold of the appointment workflows started (tests). */
   historyLimit?: number;
   onStaffAvailable?: (companyId: string, branchId: string) => Promise<unknown>;
+  /** The feature switches the policy engine obeys (default: the companies' own settings). */
+  features?: FeatureSwitches;
 }
 
 /**
@@ -55,6 +58,7 @@ export function createBookingServices(deps: BookingServicesDeps) {
     registry: deps.registry,
     now: deps.now,
     onAppointmentChanged: appointments.changed,
+    features: deps.features,
   });
   const directory = createDirectoryService({
     pool,

@@ -42,13 +42,15 @@ export function callbackRoutes(routes: ApiRoutes, callbacks: CallbackService): v
       summary: 'Request a callback: records it and starts its durable workflow (callback-<id>)',
       tags: ['callbacks'],
       access: 'agent',
+      feature: 'callbacks',
       headers: IdempotencyKeyHeader,
       body: CreateCallback,
       responses: {
         201: { description: 'Created; assignment, SLA timers and escalation run in the workflow', schema: CreatedCallback },
         200: { description: 'Replay of an earlier request with the same Idempotency-Key', schema: CreatedCallback },
         409: {
-          description: 'Idempotency-Key reused with another body, or the staff member to assign to is unavailable',
+          description:
+            'Idempotency-Key reused with another body, the staff member to assign to is unavailable, or callbacks are switched off for the company (feature_disabled)',
           schema: ErrorResponse,
         },
       },

@@ -10,6 +10,7 @@ import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
 import { requestHash } from '../db/idempotency';
 import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '../errors';
@@ -62,6 +63,12 @@ export interface CallbackServiceDeps {
   historyLimit?: number;
   /** The clock deadlines are computed on (tests on a time-skipping server pass its clock). */
   clock?: () => number | Promise<number>;
+  /**
+   * The feature switches: with callbacks off for a company, creating one is refused
+   * (FeatureDisabledError, 409 `feature_disabled`) whoever asks; callbacks already running can
+   * still be read and worked to their end. Default: the company's own settings, every feature on otherwise.
+   */
+  features?: FeatureSwitches;
 }
 
 const IDEMPOTENCY_SCOPE = 'callbacks.create';
@@ -151,6 +158,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
   const updateTimeoutMs = deps.updateTimeoutMs ?? 5_000;
   const liveTimeout = deps.liveStateTimeoutMs ?? 1_500;
   const clock = deps.clock ?? Date.now;
+  const features = deps.features ?? createFeatureSwitches({ db: pool });
 
   /** The workflow that owns a callback row (also what the reconciler starts). */
   function workflowOf(r: store.CallbackRow, assignTo: string | null = null): WorkflowStart {
@@ -213,6 +221,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     idempotencyKey?: string,
   ): Promise<{ created: boolean; callback: CallbackView }> {
     if (input.assignTo && actor.role === 'agent') throw new ForbiddenError('only a manager may assign a callback by hand');
+    await features.require(companyId, 'callbacks');
     const createdAt = new Date(await clock());
     let inserted: store.CallbackRow | undefined;
     const { created, response } = await createThenStart<{ callbackId: string }>({

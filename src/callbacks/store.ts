@@ -582,3 +582,67 @@ export async function finishOrphanCallback(db: Queryable, workflowId: string, re
   );
   return (rowCount ?? 0) > 0;
 }
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** The customer's callback requests, each with its attempts and escalations, as stored. */
+export async function customerCallbacksExport(db: Queryable, companyId: string, customerId: string): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.query(
+    `SELECT to_jsonb(c)
+            || jsonb_build_object(
+                 'attempts', (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.attempted_at, a.id), '[]')
+                                FROM callback_attempts a WHERE a.company_id = c.company_id AND a.callback_id = c.id),
+                 'escalations', (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.escalated_at, e.id), '[]')
+                                   FROM callback_escalations e WHERE e.company_id = c.company_id AND e.callback_id = c.id)) AS callback
+       FROM callback_requests c
+      WHERE c.company_id = $1 AND c.customer_id = $2
+      ORDER BY c.created_at, c.id`,
+    [companyId, customerId],
+  );
+  return rows.map((r) => r.callback);
+}
+
+/** The customer's callbacks: every id, and the workflows of those still open. */
+export async function callbacksOfCustomer(
+  db: Queryable,
+  companyId: string,
+  customerId: string,
+): Promise<{ ids: string[]; open: Array<{ id: string; workflowId: string }> }> {
+  const { rows } = await db.query(
+    `SELECT id, workflow_id, status IN ('pending', 'assigned', 'contacted') AS open
+       FROM callback_requests WHERE company_id = $1 AND customer_id = $2`,
+    [companyId, customerId],
+  );
+  return { ids: rows.map((r) => r.id), open: rows.filter((r) => r.open).map((r) => ({ id: r.id, workflowId: r.workflow_id })) };
+}
+
+/**
+ * Callbacks keep their status, priority, times, assignee and escalation history (SLA analytics);
+ * the caller's name, number, the notes people wrote and the free-form metadata go.
+ */
+export async function eraseCustomerCallbacks(tx: Queryable, companyId: string, customerId: string): Promise<Record<string, number>> {
+  const requests = await tx.query(
+    `UPDATE callback_requests
+        SET customer_name = '[erased]', phone_number = '[erased]', notes = NULL, metadata = '{}', updated_at = now()
+      WHERE company_id = $1 AND customer_id = $2
+        AND (customer_name <> '[erased]' OR phone_number <> '[erased]' OR notes IS NOT NULL OR metadata <> '{}')`,
+    [companyId, customerId],
+  );
+  const attempts = await tx.query(
+    `UPDATE callback_attempts a SET notes = NULL
+       FROM callback_requests c
+      WHERE c.company_id = $1 AND c.customer_id = $2 AND a.company_id = c.company_id AND a.callback_id = c.id AND a.notes IS NOT NULL`,
+    [companyId, customerId],
+  );
+  const escalations = await tx.query(
+    `UPDATE callback_escalations e SET notes = NULL
+       FROM callback_requests c
+      WHERE c.company_id = $1 AND c.customer_id = $2 AND e.company_id = c.company_id AND e.callback_id = c.id AND e.notes IS NOT NULL`,
+    [companyId, customerId],
+  );
+  return {
+    callback_requests: requests.rowCount ?? 0,
+    callback_attempts: attempts.rowCount ?? 0,
+    callback_escalations: escalations.rowCount ?? 0,
+  };
+}

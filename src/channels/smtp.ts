@@ -110,7 +110,13 @@ export class SmtpProvider implements ChannelProvider {
         subject: message.subject ?? '',
         text: message.body,
         messageId: this.messageIdFor(message.idempotencyKey),
-        headers: { 'X-Notification-Attempt': message.idempotencyKey },
+        headers: {
+          'X-Notification-Attempt': message.idempotencyKey,
+          // RFC 8058 one-click unsubscribe: mail clients POST `List-Unsubscribe=One-Click` to the URL.
+          ...(message.unsubscribeUrl
+            ? { 'List-Unsubscribe': `<${message.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
+            : {}),
+        },
       });
       sending.catch(() => undefined); // settled by the race below; never unhandled
       const info = await Promise.race([sending, aborted]);

@@ -19,6 +19,8 @@ export interface OutboundMessage {
   body: string;
   /** Deterministic per attempt (`<notification>:<attempt>:<provider>`): the provider's deduplication key where it has one. */
   idempotencyKey: string;
+  /** Email only: the one-click unsubscribe URL (RFC 8058), sent as List-Unsubscribe with List-Unsubscribe-Post. */
+  unsubscribeUrl?: string;
 }
 
 export interface SendResult {

@@ -7,6 +7,7 @@ import { logger as rootLogger } from '../logger';
 import { startApi, type RunningApi } from '../runtime/api-process';
 import { resolveDependencies } from '../runtime/dependencies';
 import { startDevSinks } from '../runtime/dev-sinks';
+import { payloadCodecFor } from '../runtime/payload-encryption';
 import { startWorker, type RunningWorker } from '../runtime/worker-process';
 import { connectTemporalClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/search-attributes';
@@ -21,6 +22,9 @@ export type ProcessRole = 'all' | 'worker' | 'api';
  * and the Temporal dev server unless DATABASE_URL / TEMPORAL_ADDRESS are set, migrates, registers
  * search attributes, and runs the worker and the API in one process. `worker` and `api` are the
  * production roles (docker-compose): they require DATABASE_URL and TEMPORAL_ADDRESS.
+ * Every role encrypts workflow payloads; without its keys (PAYLOAD_KEYS / PAYLOAD_KEYS_FILE) a
+ * production process refuses to start (src/runtime/payload-encryption.ts). `start` also serves
+ * the codec server and points the dev server's Web UI at it.
  * SIGINT/SIGTERM drain everything gracefully.
  */
 export async function serveCommand(role: ProcessRole): Promise<number> {
@@ -29,15 +33,20 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
   if (role === 'all' && !config.PLATFORM_ADMIN_TOKEN) {
     config = { ...config, PLATFORM_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
   }
+  if (role === 'all' && !config.CODEC_AUTH_TOKEN) {
+    config = { ...config, CODEC_AUTH_TOKEN: randomBytes(24).toString('base64url') };
+  }
+  // Before anything connects: no keys, no start (in production; development keeps a key in DATA_DIR).
+  const payloadCodec = payloadCodecFor(config, logger);
   // Before anything creates the SDK runtime (the dev server launcher does): SDK logs go to pino.
   installSdkRuntime(logger, { metricsBindAddress: config.WORKER_METRICS_BIND_ADDRESS });
-  const deps = await resolveDependencies(config, logger, { embedded: role === 'all' });
+  const deps = await resolveDependencies(config, logger, { embedded: role === 'all', uiCodecEndpoint: uiCodecEndpoint(config) });
   // The API's pool; the worker has its own, sized by its activity slots (src/runtime/worker-process.ts).
   const pool = createPool(deps.databaseUrl, {
     max: config.DATABASE_POOL_SIZE,
     connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
   });
-  const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE);
+  const temporal = await connectTemporalClient(deps.temporalAddress, config.TEMPORAL_NAMESPACE, undefined, payloadCodec);
   let worker: RunningWorker | undefined;
   let api: RunningApi | undefined;
   const sinks = role === 'all' ? await startDevSinks(config.channels, logger) : [];
@@ -63,11 +72,11 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
     const added = await registerSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
     if (added.length) logger.info({ added }, 'registered search attributes');
     if (role !== 'api') {
-      worker = await startWorker(config, deps.temporalAddress, deps.databaseUrl, temporal.client, logger);
+      worker = await startWorker(config, deps.temporalAddress, deps.databaseUrl, temporal.client, logger, payloadCodec);
       const schedules = await ensureSchedules(temporal.client, scheduleOptions(config));
       if (schedules.length) logger.info({ schedules }, 'created Temporal schedules');
     }
-    if (role !== 'worker') api = await startApi(config, pool, temporal, logger);
+    if (role !== 'worker') api = await startApi(config, pool, temporal, logger, payloadCodec);
   } catch (error) {
     logger.error({ err: error }, 'start-up failed');
     await stop('startup-failure');
@@ -112,6 +121,12 @@ function printBanner(
     'Appointment orchestrator is running',
     `  API            ${apiUrl}   (docs ${apiUrl}/docs, readiness ${apiUrl}/health/ready)`,
     `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
+    ...(config.CODEC_AUTH_TOKEN
+      ? [
+          `  Codec server   ${apiUrl}/codec   (payloads are encrypted in Temporal; ${uiUrl ? 'the Web UI decodes them here; ' : ''}` +
+            `CLI: --codec-endpoint ${apiUrl}/codec --codec-auth 'Bearer ${config.CODEC_AUTH_TOKEN}')`,
+        ]
+      : []),
     `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`,
     `  Task queue     ${config.TEMPORAL_TASK_QUEUE}`,
     ...(sinks.length
@@ -124,6 +139,17 @@ function printBanner(
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/**
+ * The codec endpoint the dev server's Web UI is given: the API's /codec with the codec token as a
+ * path segment (the UI cannot send a header of ours). For the browser, a wildcard listen address
+ * is reached on 127.0.0.1. None when the port is only known after listening (PORT=0).
+ */
+export function uiCodecEndpoint(config: Config): string | undefined {
+  if (!config.CODEC_AUTH_TOKEN || config.PORT === 0) return undefined;
+  const host = ['0.0.0.0', '::', '[::]'].includes(config.HOST) ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  return `http://${host}:${config.PORT}/codec/${encodeURIComponent(config.CODEC_AUTH_TOKEN)}`;
 }
 
 export const scheduleOptions = (config: Config): ScheduleOptions => ({

@@ -1,10 +1,19 @@
 import { IdParams } from '../api/fields';
 import type { ApiRoutes } from '../api/route';
 import { z } from '../api/zod';
-import { ApiKey, Company, CreateApiKey, CreateCompany, CreatedApiKey, CreatedCompany } from './schemas';
+import {
+  ApiKey,
+  Company,
+  CompanyFeatures,
+  CreateApiKey,
+  CreateCompany,
+  CreatedApiKey,
+  CreatedCompany,
+  UpdateCompanyFeatures,
+} from './schemas';
 import type { CompanyService } from './service';
 
-/** Companies (platform token) and their API keys (admin). */
+/** Companies (platform token), their API keys (admin) and their feature switches. */
 export function companyRoutes(routes: ApiRoutes, companies: CompanyService): void {
   routes
     .add({
@@ -25,6 +34,31 @@ export function companyRoutes(routes: ApiRoutes, companies: CompanyService): voi
       access: 'agent',
       responses: { 200: { description: 'The company', schema: Company } },
       handler: async ({ auth }) => ({ status: 200, body: await companies.getCompany(auth.companyId) }),
+    })
+    .add({
+      method: 'get',
+      path: '/v1/company/features',
+      summary: 'The company’s feature switches: policies, callbacks, notifications',
+      tags: ['companies'],
+      access: 'manager',
+      responses: { 200: { description: 'Each feature: on or off, the company’s own setting, the default', schema: CompanyFeatures } },
+      handler: async ({ auth }) => ({ status: 200, body: await companies.getFeatures(auth.companyId) }),
+    })
+    .add({
+      method: 'put',
+      path: '/v1/company/features',
+      summary: 'Switch the policy, callback or notification system on or off for the company',
+      tags: ['companies'],
+      access: 'admin',
+      body: UpdateCompanyFeatures,
+      responses: {
+        200: {
+          description:
+            'The switches after the change. Off: that feature’s routes that start new work answer 409 `feature_disabled` and start nothing; work already running goes on',
+          schema: CompanyFeatures,
+        },
+      },
+      handler: async ({ auth, body }) => ({ status: 200, body: await companies.setFeatures(auth.companyId, body, auth) }),
     })
     .add({
       method: 'post',

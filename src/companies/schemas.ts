@@ -40,3 +40,39 @@ export const CreatedApiKey = ApiKey.extend({ key: z.string().openapi({ descripti
 );
 
 export const CreatedCompany = z.object({ company: Company, apiKey: CreatedApiKey }).openapi('CreatedCompany');
+
+const featureSetting = (name: string) =>
+  z
+    .boolean()
+    .nullable()
+    .optional()
+    .openapi({
+      description: `The ${name} system for this company: true on, false off, null back to the deployment's default; absent: unchanged`,
+    });
+
+export const UpdateCompanyFeatures = z
+  .object({
+    policies: featureSetting('policy (quotes, cancellations and reschedules through the policy engine)'),
+    callbacks: featureSetting('callback (creating callback requests)'),
+    notifications: featureSetting('notification (sending notifications)'),
+  })
+  .strict()
+  .openapi('UpdateCompanyFeatures');
+
+export const FeatureState = z
+  .object({
+    enabled: z.boolean().openapi({ description: 'Whether the feature is on for the company now' }),
+    override: z.boolean().nullable().openapi({ description: 'The company’s own setting; null: the default applies' }),
+    default: z.boolean().openapi({ description: 'The deployment’s default (FEATURE_POLICIES, FEATURE_CALLBACKS, FEATURE_NOTIFICATIONS)' }),
+  })
+  .openapi('FeatureState');
+
+export const CompanyFeatures = z
+  .object({
+    policies: FeatureState,
+    callbacks: FeatureState,
+    notifications: FeatureState,
+    updatedAt: z.iso.datetime().nullable().openapi({ description: 'Last change of the company’s settings; null: never set' }),
+    updatedBy: z.string().nullable().openapi({ description: 'Who made the last change (`api_key:<id>`)' }),
+  })
+  .openapi('CompanyFeatures');

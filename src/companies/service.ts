@@ -2,8 +2,21 @@ import type { Pool } from 'pg';
 import type { z } from 'zod';
 import { withTransaction } from '../db/transaction';
 import { NotFoundError } from '../errors';
-import type { CreateApiKey, CreateCompany } from './schemas';
-import { findCompany, insertApiKey, insertCompany, listApiKeys, revokeApiKey, type ApiKeyRow, type CompanyRow } from './store';
+import { featureStates } from './definitions';
+import { createFeatureSwitches, type FeatureSwitches } from './features';
+import type { CompanyFeatures, CreateApiKey, CreateCompany, UpdateCompanyFeatures } from './schemas';
+import {
+  findCompany,
+  findCompanyFeatures,
+  insertApiKey,
+  insertCompany,
+  listApiKeys,
+  revokeApiKey,
+  upsertCompanyFeatures,
+  type ApiKeyRow,
+  type CompanyFeaturesRow,
+  type CompanyRow,
+} from './store';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 export const companyView = (c: CompanyRow) => ({ id: c.id, name: c.name, timeZone: c.time_zone, createdAt: c.created_at.toISOString() });
@@ -18,8 +31,13 @@ export const apiKeyView = (k: ApiKeyRow) => ({
   revokedAt: iso(k.revoked_at),
 });
 
-/** Companies (created with the platform token) and their API keys. */
-export function createCompanyService({ pool }: { pool: Pool }) {
+/** Companies (created with the platform token), their API keys and their feature switches. */
+export function createCompanyService({ pool, features = createFeatureSwitches({ db: pool }) }: { pool: Pool; features?: FeatureSwitches }) {
+  const featuresView = (row: CompanyFeaturesRow | undefined): z.output<typeof CompanyFeatures> => ({
+    ...featureStates(row, features.defaults),
+    updatedAt: iso(row?.updated_at ?? null),
+    updatedBy: row?.updated_by ?? null,
+  });
   return {
     /** The company and its first admin key, in one transaction; the key is returned only here. */
     createCompany: (input: z.output<typeof CreateCompany>) =>
@@ -44,6 +62,22 @@ export function createCompanyService({ pool }: { pool: Pool }) {
     listApiKeys: async (companyId: string) => (await listApiKeys(pool, companyId)).map(apiKeyView),
     revokeApiKey: async (companyId: string, id: string) => {
       if (!(await revokeApiKey(pool, companyId, id))) throw new NotFoundError('api key', id);
+    },
+    /** The company's feature switches: each one's state, its own setting and the default. */
+    getFeatures: async (companyId: string) => featuresView(await findCompanyFeatures(pool, companyId)),
+    /**
+     * Switches features on or off (null: back to the default). Work already running is not touched:
+     * a switch only decides whether new work starts. This process sees the change at once, others
+     * within FEATURE_CACHE_TTL_SECONDS.
+     */
+    setFeatures: async (companyId: string, changes: z.output<typeof UpdateCompanyFeatures>, actor: { keyId: string }) => {
+      const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+      const row =
+        Object.keys(given).length === 0
+          ? await findCompanyFeatures(pool, companyId)
+          : await upsertCompanyFeatures(pool, companyId, given, `api_key:${actor.keyId}`);
+      features.forget(companyId);
+      return featuresView(row);
     },
   };
 }

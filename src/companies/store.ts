@@ -98,3 +98,57 @@ export async function findCompany(db: Queryable, id: string): Promise<CompanyRow
   const { rows } = await db.query<CompanyRow>(`SELECT * FROM companies WHERE id = $1`, [id]);
   return rows[0];
 }
+
+// ---- feature switches ----
+
+/** A company's own feature settings: null means the deployment's default. */
+export interface CompanyFeaturesRow {
+  policies: boolean | null;
+  callbacks: boolean | null;
+  notifications: boolean | null;
+  updated_at: Date;
+  updated_by: string | null;
+}
+
+export async function findCompanyFeatures(db: Queryable, companyId: string): Promise<CompanyFeaturesRow | undefined> {
+  const { rows } = await db.query<CompanyFeaturesRow>(
+    `SELECT policies, callbacks, notifications, updated_at, updated_by FROM company_features WHERE company_id = $1`,
+    [companyId],
+  );
+  return rows[0];
+}
+
+/**
+ * Writes the given settings (a key left out keeps its value; null returns it to the default).
+ * One statement: two concurrent writes of different switches both land.
+ */
+export async function upsertCompanyFeatures(
+  db: Queryable,
+  companyId: string,
+  changes: Partial<Record<'policies' | 'callbacks' | 'notifications', boolean | null>>,
+  updatedBy: string,
+): Promise<CompanyFeaturesRow> {
+  const set = (name: 'policies' | 'callbacks' | 'notifications') => name in changes;
+  const value = (name: 'policies' | 'callbacks' | 'notifications') => (set(name) ? changes[name] : null);
+  const { rows } = await db.query<CompanyFeaturesRow>(
+    `INSERT INTO company_features AS f (company_id, policies, callbacks, notifications, updated_by)
+     VALUES ($1, $2, $4, $6, $8)
+     ON CONFLICT (company_id) DO UPDATE SET
+       policies      = CASE WHEN $3 THEN EXCLUDED.policies ELSE f.policies END,
+       callbacks     = CASE WHEN $5 THEN EXCLUDED.callbacks ELSE f.callbacks END,
+       notifications = CASE WHEN $7 THEN EXCLUDED.notifications ELSE f.notifications END,
+       updated_at = now(), updated_by = EXCLUDED.updated_by
+     RETURNING policies, callbacks, notifications, updated_at, updated_by`,
+    [
+      companyId,
+      value('policies'),
+      set('policies'),
+      value('callbacks'),
+      set('callbacks'),
+      value('notifications'),
+      set('notifications'),
+      updatedBy,
+    ],
+  );
+  return rows[0];
+}

@@ -86,3 +86,21 @@ export async function purgeIdempotencyKeys(db: Queryable, olderThanHours: number
     if ((rowCount ?? 0) < PURGE_BATCH) return deleted;
   }
 }
+
+/**
+ * An erasure's part (src/privacy/): a recorded response that names one of `ids` (the customer, their
+ * callbacks, appointments, notifications) keeps only its resource id and says it was erased. The
+ * key itself stays until it expires, so a retried request still replays instead of recreating the
+ * personal data it carried.
+ */
+export async function redactIdempotentResponses(tx: Queryable, companyId: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `UPDATE idempotency_keys
+        SET response_body = jsonb_build_object('id', response_body -> 'id', 'erased', true)
+      WHERE company_id = $1 AND response_body IS NOT NULL AND NOT coalesce(response_body @> '{"erased": true}', false)
+        AND response_body::text ~ $2`,
+    [companyId, ids.map((id) => id.replace(/[^0-9a-f-]/gi, '')).join('|')],
+  );
+  return rowCount ?? 0;
+}

@@ -29,8 +29,12 @@ export interface WorkflowStart {
   memo?: Record<string, unknown>;
 }
 
-/** What became of a start: running (started now or earlier), closed (ran earlier), or not yet (Temporal did not answer in time). */
-export type StartOutcome = 'started' | 'closed' | 'deferred';
+/**
+ * What became of a start: running (started now or earlier), closed (ran earlier), not yet (Temporal
+ * did not answer in time), or none (the row was written final: nothing to run, e.g. a notification
+ * suppressed because notifications are switched off).
+ */
+export type StartOutcome = 'started' | 'closed' | 'deferred' | 'none';
 
 export interface StartOptions {
   client: Client;
@@ -72,8 +76,8 @@ export interface CreateThenStartOptions<T> extends StartOptions {
   idempotency?: { scope: IdempotencyScope; requestHash: string };
   /** Inside the transaction: check references, write the row(s); the response a replay returns. */
   write(tx: Queryable): Promise<T>;
-  /** The workflow a response stands for (also used on replay, to make sure it started). */
-  workflowOf(response: T): WorkflowStart | Promise<WorkflowStart>;
+  /** The workflow a response stands for (also used on replay, to make sure it started); null: the row needs none. */
+  workflowOf(response: T): WorkflowStart | null | Promise<WorkflowStart | null>;
 }
 
 /** Step 1 and 2 above. `created` is false on a replay of an earlier request with the same Idempotency-Key. */
@@ -91,7 +95,8 @@ export async function createThenStart<T>(
     return { created: true, response };
   });
   // After COMMIT. A replay starts it too: the first request may have committed and then lost its start.
-  const start = await startCommitted(await options.workflowOf(outcome.response), options);
+  const workflow = await options.workflowOf(outcome.response);
+  const start = workflow ? await startCommitted(workflow, options) : 'none';
   return { ...outcome, start };
 }
 

@@ -29,6 +29,9 @@ export const REQUIRED_TABLES = [
   'appointment_messages',
   'integrations',
   'calcom_deliveries',
+  'customer_consents',
+  'customer_consent_events',
+  'company_features',
 ] as const;
 
 export interface ForeignKeyColumn {

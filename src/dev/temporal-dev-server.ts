@@ -11,6 +11,8 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; omit for no UI. */
   uiPort?: number;
+  /** The remote codec the Web UI decodes payloads with (`--ui-codec-endpoint`; the UI calls `<endpoint>/decode`). */
+  uiCodecEndpoint?: string;
 }
 
 export interface RunningTemporal {
@@ -36,6 +38,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       uiPort: options.uiPort,
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
       log: { format: 'json', level: 'warn' },
+      extraArgs: options.uiCodecEndpoint && options.uiPort !== undefined ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : undefined,
     },
   });
   const address = env.address;

@@ -547,3 +547,70 @@ export async function updateAppointment(
   );
   return rows[0];
 }
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** What a customer's erasure must find elsewhere: the addresses as stored, and whether it already ran. */
+export interface CustomerIdentity {
+  email: string | null;
+  phone: string | null;
+  pushEndpoint: string | null;
+  erasedAt: Date | null;
+  erasedBy: string | null;
+}
+
+/** Locks the customer's row for an erasure (one at a time per customer). */
+export async function lockCustomerIdentity(tx: Queryable, companyId: string, id: string): Promise<CustomerIdentity | undefined> {
+  const { rows } = await tx.query(
+    `SELECT email, phone, push_subscription ->> 'endpoint' AS push_endpoint, erased_at, erased_by
+       FROM customers WHERE company_id = $1 AND id = $2 FOR UPDATE`,
+    [companyId, id],
+  );
+  const r = rows[0];
+  return r ? { email: r.email, phone: r.phone, pushEndpoint: r.push_endpoint, erasedAt: r.erased_at, erasedBy: r.erased_by } : undefined;
+}
+
+/** The customer's row and their appointments, as stored. */
+export async function customerExport(
+  db: Queryable,
+  companyId: string,
+  id: string,
+): Promise<{ customer: Record<string, unknown> | null; appointments: Record<string, unknown>[] }> {
+  const { rows } = await db.query(
+    `SELECT (SELECT to_jsonb(c) FROM customers c WHERE c.company_id = $1 AND c.id = $2) AS customer,
+            (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.starts_at, a.id), '[]')
+               FROM appointments a WHERE a.company_id = $1 AND a.customer_id = $2) AS appointments`,
+    [companyId, id],
+  );
+  return rows[0];
+}
+
+export async function appointmentIdsOfCustomer(db: Queryable, companyId: string, customerId: string): Promise<string[]> {
+  const { rows } = await db.query(`SELECT id FROM appointments WHERE company_id = $1 AND customer_id = $2`, [companyId, customerId]);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Erases the profile: no name, address, number or push subscription left; appointments keep their
+ * times, status and links (analytics and quotas read them) but lose their free-text notes.
+ */
+export async function eraseCustomerProfile(
+  tx: Queryable,
+  companyId: string,
+  id: string,
+  erasedBy: string,
+): Promise<Record<string, number>> {
+  const customers = await tx.query(
+    `UPDATE customers
+        SET name = 'Erased customer', email = NULL, phone = NULL, push_subscription = NULL,
+            erased_at = coalesce(erased_at, now()), erased_by = coalesce(erased_by, $3), updated_at = now()
+      WHERE company_id = $1 AND id = $2
+        AND (erased_at IS NULL OR name <> 'Erased customer' OR email IS NOT NULL OR phone IS NOT NULL OR push_subscription IS NOT NULL)`,
+    [companyId, id, erasedBy],
+  );
+  const appointments = await tx.query(
+    `UPDATE appointments SET notes = NULL, updated_at = now() WHERE company_id = $1 AND customer_id = $2 AND notes IS NOT NULL`,
+    [companyId, id],
+  );
+  return { customers: customers.rowCount ?? 0, appointments: appointments.rowCount ?? 0 };
+}

@@ -189,10 +189,18 @@ export function addressFor(channel: Channel, r: RecipientContact): { to: string;
     case 'email':
       return r.email ? { to: r.email } : null;
     case 'sms':
-      return r.phone ? { to: r.phone } : null;
+      return r.phone ? { to: dialable(r.phone) } : null;
     case 'whatsapp':
-      return r.phone ? { to: r.phone.startsWith('whatsapp:') ? r.phone : `whatsapp:${r.phone}` } : null;
+      return r.phone ? { to: r.phone.startsWith('whatsapp:') ? r.phone : `whatsapp:${dialable(r.phone)}` } : null;
     case 'push':
       return r.pushSubscription?.endpoint ? { to: r.pushSubscription.endpoint, push: r.pushSubscription } : null;
   }
+}
+
+/**
+ * A stored number as providers take it: people write `+34 600 123 456` or `(+34) 600-123-456`
+ * (the API accepts both); SMS and WhatsApp need E.164, `+34600123456`.
+ */
+export function dialable(phone: string): string {
+  return phone.replace(/[\s().-]/g, '');
 }

@@ -1,3 +1,4 @@
+import type { ConsentPlan, MessageKind } from '../consent/definitions';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Channel, PushSubscriptionJSON } from '../channels/types';
 import type { ConfigLevel } from '../directory/hierarchy';
@@ -235,6 +236,8 @@ export type PreparedNotification =
       vars: TemplateVariables;
       /** The configured channel's message, rendered with the configuration (absent: no address there, or an older activity). */
       primary?: RenderOutcome;
+      /** A customer recipient's consent per channel for this message's kind (absent: a staff recipient, or an older activity). */
+      consent?: ConsentPlan;
     };
 
 export interface RenderInput {
@@ -265,6 +268,10 @@ export interface AttemptInput {
   address: Address | null;
   message: RenderedMessage;
   rateLimit: RateLimit | null;
+  /** A customer recipient: consent is checked again at the moment of sending (it may have changed during a wait). */
+  consent?: { customerId: string; kind: MessageKind };
+  /** The row's status reason if this attempt delivers (e.g. the fallback used because the customer opted out of a channel). */
+  deliveredReason?: string;
 }
 
 export type AttemptOutcome =
@@ -276,7 +283,9 @@ export type AttemptOutcome =
       /** The request may have reached the provider (e.g. a timeout after it left): retry with the same provider key. */
       ambiguous?: boolean;
     }
-  | { status: 'rate_limited'; error: string };
+  | { status: 'rate_limited'; error: string }
+  /** The customer opted out of this channel since the notification was prepared: no attempt was made. */
+  | { status: 'opted_out'; error: string };
 
 /** A rendered message, or the template error that makes the notification fail (never retried). */
 export type RenderOutcome = { kind: 'rendered'; message: RenderedMessage } | { kind: 'template_error'; error: string };

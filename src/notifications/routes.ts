@@ -63,12 +63,16 @@ export function notificationRoutes(routes: ApiRoutes, service: NotificationServi
       summary: 'Send a notification: records it and starts its durable workflow (notification-<id>)',
       tags: ['notifications'],
       access: 'agent',
+      feature: 'notifications',
       headers: IdempotencyKeyHeader,
       body: SendNotificationInput,
       responses: {
         202: { description: 'Accepted; delivery proceeds in the workflow', schema: SendNotificationResult },
         200: { description: 'Replay of an earlier request with the same Idempotency-Key', schema: SendNotificationResult },
-        409: { description: 'Idempotency-Key reused with a different body' },
+        409: {
+          description: 'Idempotency-Key reused with a different body, or notifications are switched off for the company (feature_disabled)',
+          schema: ErrorResponse,
+        },
       },
       handler: async ({ auth, body, headers }) => {
         const result = await service.sendNotification(auth.companyId, body, headers['idempotency-key']);
@@ -85,6 +89,7 @@ export function notificationRoutes(routes: ApiRoutes, service: NotificationServi
       summary: 'Send up to 100 notifications; each is its own notification and workflow, reported per item',
       tags: ['notifications'],
       access: 'agent',
+      feature: 'notifications',
       headers: IdempotencyKeyHeader,
       body: SendNotificationBatchInput,
       responses: {

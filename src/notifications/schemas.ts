@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DateTimeWithOffset, text } from '../api/fields';
+import { MESSAGE_KINDS } from '../consent/definitions';
 import { CHANNELS, NOTIFICATION_EVENT_TYPES, NOTIFICATION_STATUSES } from './definitions';
 import { CONFIG_LEVELS, isTimeOfDay, NOTIFIABLE_TYPES, RETRY_STRATEGIES } from './rules';
 
@@ -112,6 +113,10 @@ export const ResolvedConfigView = z.object({
   /** The most specific configuration row that applied (stored on every attempt). */
   configId: Id.nullable(),
   chain: z.array(z.object({ level: z.enum(CONFIG_LEVELS), id: Id, configId: Id.nullable() })),
+  /** A customer's consent for this message when it was prepared (absent for staff recipients). */
+  consent: z
+    .object({ customerId: Id, kind: z.enum(MESSAGE_KINDS), channels: z.record(ChannelSchema, z.enum(['allowed', 'opted_out'])) })
+    .optional(),
 });
 export type ResolvedConfigView = z.infer<typeof ResolvedConfigView>;
 
@@ -200,6 +205,8 @@ export const EventTypeView = z.object({
   defaultChannel: ChannelSchema,
   defaultFallbackChannel: ChannelSchema.nullable(),
   isUrgent: z.boolean(),
+  /** transactional or optional: the consent a customer must have given. */
+  messageKind: z.enum(MESSAGE_KINDS),
 });
 export type EventTypeView = z.infer<typeof EventTypeView>;
 

@@ -3,8 +3,10 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateStage, 
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { FEATURE_DISABLED } from '../companies/definitions';
+import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
 import { claimIdempotencyKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
-import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
+import { createThenStart, startCommitted, type OutboxSource, type StartOutcome, type WorkflowStart } from '../db/outbox';
 import type { Queryable } from '../db/transaction';
 import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { ConflictError, DomainError, NotFoundError, UnavailableError, ValidationError, type FieldIssue } from '../errors';
@@ -32,6 +34,7 @@ import {
   insertNotification,
   listAttempts,
   listEventMappings,
+  pendingNotifications,
   toConfigRow,
   upsertConfig,
   type AttemptRow,
@@ -72,6 +75,13 @@ export interface NotificationServiceDeps {
   cancelTimeoutMs?: number;
   /** How patiently the workflows it starts retry infrastructure errors (default DEFAULT_DURABILITY). */
   durability?: Durability;
+  /**
+   * The feature switches (default: the company's own settings, every feature on otherwise). While
+   * notifications are off for a company, a notification another feature sends (a callback's
+   * escalation, a cancellation's notice) is recorded as `suppressed` with the reason
+   * `feature_disabled`, and no workflow starts; POST /v1/notifications itself answers 409.
+   */
+  features?: FeatureSwitches;
 }
 
 const IDEMPOTENCY_SCOPE = 'notifications.send';
@@ -124,6 +134,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const startTimeoutMs = deps.startTimeoutMs ?? 5_000;
   const cancelTimeoutMs = deps.cancelTimeoutMs ?? 3_000;
   const durability = deps.durability ?? DEFAULT_DURABILITY;
+  const features = deps.features ?? createFeatureSwitches({ db: pool });
 
   async function liveState(workflowId: string): Promise<NotificationView['live']> {
     // The deadline cancels the gRPC call itself (no query left dangling when no worker answers).
@@ -194,8 +205,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     idempotencyKey?: string,
   ): Promise<SendNotificationResult> {
     const request = { ...input, data: input.data ?? {} };
+    // Checked before the transaction (a cached read); the route refused already when it is off.
+    const suppressed = !(await features.isEnabled(companyId, 'notifications'));
     let inserted: NotificationRow | undefined;
-    const { created, response } = await createThenStart<{ notificationId: string; eventType: NotificationEventType }>({
+    const { created, response } = await createThenStart<{ notificationId: string; eventType: NotificationEventType; suppressed?: true }>({
       pool,
       client: temporal,
       taskQueue,
@@ -210,10 +223,17 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           throw new NotFoundError(request.notifiable.type, request.notifiable.id);
         }
         const id = randomUUID();
-        inserted = await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
-        return { notificationId: id, eventType: request.eventType };
+        inserted = await insertNotification(tx, {
+          id,
+          companyId,
+          ...request,
+          workflowId: notificationWorkflowId(id),
+          ...(suppressed ? { suppressedReason: FEATURE_DISABLED } : {}),
+        });
+        return { notificationId: id, eventType: request.eventType, ...(suppressed ? { suppressed: true as const } : {}) };
       },
-      workflowOf: (r) => workflowOf({ id: r.notificationId, companyId, eventType: r.eventType ?? request.eventType }),
+      workflowOf: (r) =>
+        r.suppressed ? null : workflowOf({ id: r.notificationId, companyId, eventType: r.eventType ?? request.eventType }),
     });
     // A new notification is the row as inserted (nothing has happened to it yet); a replay is read back.
     if (created && inserted) return { created, notification: toView(inserted, [], null) };
@@ -224,7 +244,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
    * For other features' transactions (a callback escalation, an appointment change): inserts the
    * notification row inside the caller's transaction and returns the workflow to start once it has
    * committed (with `startQueued`). If the process dies in between, the reconciler starts it: the
-   * notification is never lost with the change that caused it.
+   * notification is never lost with the change that caused it. While notifications are switched
+   * off for the company (read on `tx`), the row is written `suppressed` (`feature_disabled`) and
+   * `start` is null: nothing runs, and the record shows why.
    */
   async function enqueueNotification(
     tx: Queryable,
@@ -232,28 +254,49 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     input: SendNotificationInput,
     /** Makes a retried caller (an activity) find the notification it queued instead of queueing another. */
     idempotencyKey?: string,
-  ): Promise<{ notificationId: string; start: WorkflowStart; created: boolean }> {
+  ): Promise<{ notificationId: string; start: WorkflowStart | null; created: boolean }> {
     const request = { ...input, data: input.data ?? {} };
     const scope = idempotencyKey === undefined ? undefined : { companyId, scope: ENQUEUE_SCOPE, key: idempotencyKey };
     if (scope) {
-      const claim = await claimIdempotencyKey<{ notificationId: string }>(tx, scope, requestHash(request));
+      const claim = await claimIdempotencyKey<{ notificationId: string; suppressed?: true }>(tx, scope, requestHash(request));
       if (claim.kind === 'replay') {
         const id = claim.response.notificationId;
-        return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: false };
+        const start = claim.response.suppressed ? null : workflowOf({ id, companyId, eventType: request.eventType });
+        return { notificationId: id, start, created: false };
       }
     }
     if (!(await entityExists(tx, companyId, request.notifiable.type, request.notifiable.id))) {
       throw new NotFoundError(request.notifiable.type, request.notifiable.id);
     }
+    const suppressed = !(await features.isEnabled(companyId, 'notifications', tx));
     const id = randomUUID();
-    await insertNotification(tx, { id, companyId, ...request, workflowId: notificationWorkflowId(id) });
-    if (scope) await recordIdempotentResponse(tx, scope, 201, { notificationId: id });
-    return { notificationId: id, start: workflowOf({ id, companyId, eventType: request.eventType }), created: true };
+    await insertNotification(tx, {
+      id,
+      companyId,
+      ...request,
+      workflowId: notificationWorkflowId(id),
+      ...(suppressed ? { suppressedReason: FEATURE_DISABLED } : {}),
+    });
+    if (scope) await recordIdempotentResponse(tx, scope, 201, { notificationId: id, ...(suppressed ? { suppressed: true } : {}) });
+    return { notificationId: id, start: suppressed ? null : workflowOf({ id, companyId, eventType: request.eventType }), created: true };
   }
 
-  /** Starts a queued notification's workflow after its transaction committed (never throws for Temporal: the reconciler catches up). */
-  const startQueued = (start: WorkflowStart) =>
-    startCommitted(start, { client: temporal, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger });
+  /**
+   * Starts a queued notification's workflow after its transaction committed (never throws for
+   * Temporal: the reconciler catches up). Null (a suppressed notification): nothing to start.
+   */
+  const startQueued = async (start: WorkflowStart | null | undefined): Promise<StartOutcome> =>
+    start ? startCommitted(start, { client: temporal, taskQueue, deadlineMs: startTimeoutMs, logger: deps.logger }) : 'none';
+
+  /**
+   * Makes sure the workflows of these notifications run, for those still pending (a replayed
+   * request whose first run may have lost its starts); final ones (suppressed, delivered) are left alone.
+   */
+  async function startPending(companyId: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const rows = await pendingNotifications(pool, companyId, ids);
+    await Promise.all(rows.map((r) => startQueued(workflowOf({ id: r.id, companyId, eventType: r.event_type }))));
+  }
 
   /**
    * Cancels a notification. A final one is a ConflictError. While it waits, it is cancelled at once
@@ -344,6 +387,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       defaultChannel: m.channel,
       defaultFallbackChannel: m.fallbackChannel,
       isUrgent: m.isUrgent,
+      messageKind: m.messageKind,
     }));
   }
 
@@ -436,6 +480,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     notificationAnalytics,
     enqueueNotification,
     startQueued,
+    startPending,
     /** The workflow a notification row stands for (to make sure one started, e.g. when a request is replayed). */
     workflowOf,
     outbox,

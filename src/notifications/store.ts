@@ -1,3 +1,4 @@
+import type { MessageKind } from '../consent/definitions';
 import type { Queryable } from '../db/transaction';
 import type { Channel, NotificationEventType } from './definitions';
 import { hierarchyChain, type EventDefaults, type HierarchyContext, type NotifiableType, type NotificationConfigRow } from './rules';
@@ -10,6 +11,8 @@ export interface EventMapping extends EventDefaults {
   eventType: NotificationEventType;
   description: string;
   isUrgent: boolean;
+  /** Transactional or optional: the consent a customer must have given (src/consent). */
+  messageKind: MessageKind;
 }
 
 const toMapping = (r: Record<string, any>): EventMapping => ({
@@ -18,6 +21,7 @@ const toMapping = (r: Record<string, any>): EventMapping => ({
   channel: r.default_channel,
   fallbackChannel: r.default_fallback_channel,
   isUrgent: r.is_urgent,
+  messageKind: r.message_kind,
 });
 
 /** The seeded event types never change while a process runs (only a migration adds one): read them once. */
@@ -26,7 +30,7 @@ let mappings: Promise<EventMapping[]> | undefined;
 export async function listEventMappings(db: Queryable): Promise<EventMapping[]> {
   mappings ??= db
     .query(
-      `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent FROM notification_event_mappings ORDER BY event_type`,
+      `SELECT event_type, description, default_channel, default_fallback_channel, is_urgent, message_kind FROM notification_event_mappings ORDER BY event_type`,
     )
     .then(({ rows }) => rows.map(toMapping));
   return mappings.catch((error) => {
@@ -185,18 +189,50 @@ export interface NotificationRow {
   completed_at: Date | null;
 }
 
+/** A new notification, pending its workflow; with `suppressedReason`, already final (`suppressed`): no workflow will run. */
 export async function insertNotification(
   db: Queryable,
-  row: { id: string; companyId: string; eventType: string; notifiable: { type: string; id: string }; data: unknown; workflowId: string },
+  row: {
+    id: string;
+    companyId: string;
+    eventType: string;
+    notifiable: { type: string; id: string };
+    data: unknown;
+    workflowId: string;
+    suppressedReason?: string;
+  },
 ): Promise<NotificationRow> {
   const { rows } = await db.query<NotificationRow>(
-    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id, status, status_reason, completed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7,
+             CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'suppressed' END, $8, CASE WHEN $8::text IS NULL THEN NULL ELSE now() END)
      RETURNING id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
                workflow_id, created_at, updated_at, completed_at`,
-    [row.id, row.companyId, row.eventType, row.notifiable.type, row.notifiable.id, JSON.stringify(row.data ?? {}), row.workflowId],
+    [
+      row.id,
+      row.companyId,
+      row.eventType,
+      row.notifiable.type,
+      row.notifiable.id,
+      JSON.stringify(row.data ?? {}),
+      row.workflowId,
+      row.suppressedReason ?? null,
+    ],
   );
   return rows[0];
+}
+
+/** Of these notifications of the company, the ones still pending (their workflow may not have started). */
+export async function pendingNotifications(
+  db: Queryable,
+  companyId: string,
+  ids: string[],
+): Promise<Array<{ id: string; event_type: NotificationEventType }>> {
+  const { rows } = await db.query(
+    `SELECT id, event_type FROM notifications WHERE company_id = $1 AND id = ANY($2::uuid[]) AND status = 'pending'`,
+    [companyId, ids],
+  );
+  return rows;
 }
 
 export async function findNotification(db: Queryable, companyId: string, id: string): Promise<NotificationRow | undefined> {
@@ -350,6 +386,12 @@ export type Reservation =
  * With a rate limit, check-and-insert is serialised per recipient and channel (advisory lock), so
  * two concurrent sends cannot both pass.
  */
+/** Whether an attempt row with this key exists (an attempt an earlier execution reserved). */
+export async function attemptExists(db: Queryable, key: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM notification_deliveries WHERE idempotency_key = $1`, [key]);
+  return (rowCount ?? 0) > 0;
+}
+
 export async function reserveAttempt(
   tx: Queryable,
   a: AttemptIdentity,
@@ -431,6 +473,7 @@ export async function recordAttemptOutcome(
   outcome: { status: 'sent'; providerMessageId: string | null } | { status: 'failed'; errorKind: string; error: string },
   latencyMs: number,
   ambiguous: boolean,
+  deliveredReason: string | null = null,
 ): Promise<void> {
   // One statement, so atomic without a transaction: the attempt, and for a sent one the
   // notification's final state, change together.
@@ -441,7 +484,7 @@ export async function recordAttemptOutcome(
               may_have_sent = may_have_sent OR $7
         WHERE id = $1 AND status = 'sending'
         RETURNING status)
-     UPDATE notifications SET status = 'delivered', status_reason = NULL, completed_at = now(), updated_at = now()
+     UPDATE notifications SET status = 'delivered', status_reason = $9, completed_at = now(), updated_at = now()
       WHERE id = $8 AND $2 = 'sent' AND status NOT IN ${FINAL}`,
     [
       attemptId,
@@ -452,6 +495,7 @@ export async function recordAttemptOutcome(
       latencyMs,
       ambiguous,
       notificationId,
+      deliveredReason,
     ],
   );
 }
@@ -517,4 +561,92 @@ export async function deliveryAnalytics(db: Queryable, companyId: string, from: 
     [companyId, from, to],
   );
   return rows;
+}
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** Whose notifications are a customer's: sent to them, about their appointments, or about their callbacks (to staff). */
+export interface CustomerLinks {
+  customerId: string;
+  appointmentIds: string[];
+  callbackIds: string[];
+}
+
+const LINKED = `n.company_id = $1 AND (
+     (n.notifiable_type = 'customer' AND n.notifiable_id = $2)
+  OR (n.notifiable_type = 'appointment' AND n.notifiable_id = ANY($3::uuid[]))
+  OR (n.data ? 'callbackId' AND (n.data ->> 'callbackId') = ANY($4::text[])))`;
+const linkParams = (companyId: string, l: CustomerLinks) => [companyId, l.customerId, l.appointmentIds, l.callbackIds];
+
+/** The customer's notifications, each with every delivery attempt, as stored. */
+export async function customerNotificationsExport(
+  db: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.query(
+    `SELECT to_jsonb(n) || jsonb_build_object(
+              'deliveries', (SELECT coalesce(jsonb_agg(to_jsonb(d) ORDER BY d.attempt_number, d.started_at, d.id), '[]')
+                               FROM notification_deliveries d WHERE d.notification_id = n.id)) AS notification
+       FROM notifications n
+      WHERE ${LINKED}
+      ORDER BY n.created_at, n.id`,
+    linkParams(companyId, links),
+  );
+  return rows.map((r) => r.notification);
+}
+
+/** The customer's notifications that have not ended (their workflows may still send). */
+export async function openNotificationsOfCustomer(
+  db: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+): Promise<Array<{ id: string; workflowId: string }>> {
+  const { rows } = await db.query(
+    `SELECT n.id, n.workflow_id FROM notifications n WHERE ${LINKED} AND n.status IN ('pending', 'waiting', 'sending')`,
+    linkParams(companyId, links),
+  );
+  return rows.map((r) => ({ id: r.id, workflowId: r.workflow_id }));
+}
+
+/** The keys of a notification's data that hold ids, states and reasons, never personal data: kept by an erasure. */
+const KEPT_DATA_KEYS = ['callbackId', 'appointmentId', 'modificationId', 'priority', 'reason', 'dueAt'];
+
+/**
+ * Notifications keep their event, channel, status, times and attempt outcomes (delivery analytics);
+ * their data keeps ids only, and any attempt's recipient or error that holds one of the customer's
+ * addresses loses it.
+ */
+export async function eraseCustomerNotifications(
+  tx: Queryable,
+  companyId: string,
+  links: CustomerLinks,
+  addresses: string[],
+): Promise<Record<string, number>> {
+  const notifications = await tx.query(
+    `UPDATE notifications n
+        SET data = (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(n.data) AS e(k, v) WHERE k = ANY($5::text[])),
+            updated_at = now()
+      WHERE ${LINKED}
+        AND EXISTS (SELECT 1 FROM jsonb_object_keys(n.data) AS k WHERE k <> ALL($5::text[]))`,
+    [...linkParams(companyId, links), KEPT_DATA_KEYS],
+  );
+  let deliveries = 0;
+  if (addresses.length > 0) {
+    const r = await tx.query(
+      `UPDATE notification_deliveries d
+          SET recipient = CASE WHEN d.recipient = ANY($5::text[]) THEN '[erased]' ELSE d.recipient END,
+              error = regexp_replace(d.error, $6, '[erased]', 'g')
+         FROM notifications n
+        WHERE d.notification_id = n.id AND ${LINKED}
+          AND (d.recipient = ANY($5::text[]) OR d.error ~ $6)`,
+      [...linkParams(companyId, links), addresses, addresses.map(escapeRegExp).join('|')],
+    );
+    deliveries = r.rowCount ?? 0;
+  }
+  return { notifications: notifications.rowCount ?? 0, notification_deliveries: deliveries };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

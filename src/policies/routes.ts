@@ -28,7 +28,7 @@ function assertMayOverride(auth: { role: KeyRole }, override: unknown): void {
 
 const DENIED = {
   description:
-    'Denied by the policy (code policy_denied, `details.decision` says why, with the fee and quota), or the appointment is already cancelled, completed or a no-show (invalid_state), or an Idempotency-Key reused',
+    'Denied by the policy (code policy_denied, `details.decision` says why, with the fee and quota), or the appointment is already cancelled, completed or a no-show (invalid_state), an Idempotency-Key reused, or policies switched off for the company (feature_disabled)',
   schema: ErrorResponse,
 };
 
@@ -105,10 +105,15 @@ export function policyRoutes(routes: ApiRoutes, service: PolicyService): void {
       summary: 'What cancelling now would mean (allowed, fee, policy, quota left); changes nothing',
       tags: ['policies'],
       access: 'agent',
+      feature: 'policies',
       params: IdParams,
       responses: {
         200: { description: 'The decision and the terms the appointment was booked under', schema: QuoteView },
-        409: { description: 'The appointment is already cancelled, completed or a no-show (invalid_state)', schema: ErrorResponse },
+        409: {
+          description:
+            'The appointment is already cancelled, completed or a no-show (invalid_state), or policies are switched off for the company (feature_disabled)',
+          schema: ErrorResponse,
+        },
       },
       handler: async ({ auth, params }) => ({ status: 200, body: await service.quoteCancellation(auth.companyId, params.id) }),
     })
@@ -118,6 +123,7 @@ export function policyRoutes(routes: ApiRoutes, service: PolicyService): void {
       summary: 'Cancel through the policy engine; a manager may override a denial with a reason',
       tags: ['policies'],
       access: 'agent',
+      feature: 'policies',
       params: IdParams,
       headers: IdempotencyKeyHeader,
       body: CancelInput,
@@ -137,6 +143,7 @@ export function policyRoutes(routes: ApiRoutes, service: PolicyService): void {
       summary: 'Move to a new time through the policy engine; a manager may override a denial with a reason',
       tags: ['policies'],
       access: 'agent',
+      feature: 'policies',
       params: IdParams,
       headers: IdempotencyKeyHeader,
       body: RescheduleInput,

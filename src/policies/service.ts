@@ -4,6 +4,7 @@ import { DateTime } from 'luxon';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
 import { claimIdempotencyKey, recordIdempotentResponse, requestHash, type IdempotencyScope } from '../db/idempotency';
 import type { WorkflowStart } from '../db/outbox';
 import { withTransaction, type Queryable } from '../db/transaction';
@@ -11,7 +12,7 @@ import { appointmentView, type AfterCommit } from '../directory/service';
 import type { AppointmentRow } from '../directory/store';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { createNotificationService, type NotificationService } from '../notifications/service';
-import type { NotificationEventType } from '../notifications/definitions';
+import { notificationWorkflowId, type NotificationEventType } from '../notifications/definitions';
 import type { Durability } from '../temporal/durability';
 import { createPolicyCache, registerPolicyCacheMetrics, type PolicyCache, type PolicyCacheOptions } from './cache';
 import {
@@ -93,6 +94,12 @@ export interface PolicyServiceDeps {
    * feature: its workflow is told after COMMIT). What it returns runs after COMMIT.
    */
   onAppointmentChanged?: (tx: PoolClient, companyId: string, appointment: AppointmentRow) => Promise<void | AfterCommit>;
+  /**
+   * The feature switches: with policies off for a company, quotes, cancellations and reschedules
+   * through the engine are refused (FeatureDisabledError, 409 `feature_disabled`); configuration
+   * stays editable. Default: the company's own settings, every feature on otherwise.
+   */
+  features?: FeatureSwitches;
 }
 
 /**
@@ -201,6 +208,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
   // Nobody closes a cache made here: it must not keep the process alive.
   const cache = deps.cache ?? policyCacheFor(pool, { logger, unref: true });
   if (deps.registry) registerPolicyCacheMetrics(deps.registry, cache);
+  const features = deps.features ?? createFeatureSwitches({ db: pool });
   const notifications: NotificationService = createNotificationService({
     pool,
     client: deps.client,
@@ -208,6 +216,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     logger,
     durability: deps.durability,
     startTimeoutMs: deps.startTimeoutMs,
+    features,
   });
 
   // ---- configuration ----
@@ -361,6 +370,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
 
   /** What cancelling the appointment now would mean: allowed, fee, policy, quota. Changes nothing (but fixes the terms of an appointment that had none). */
   async function quoteCancellation(companyId: string, appointmentId: string): Promise<QuoteView> {
+    await features.require(companyId, 'policies');
     const a = await findAppointmentForDecision(pool, companyId, appointmentId);
     if (!a) throw new NotFoundError('appointment', appointmentId);
     assertModifiable(a, 'cancel');
@@ -390,7 +400,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     type: ModificationType,
     decision: ModificationDecision,
     modificationId: string,
-  ): Promise<Array<{ id: string; eventType: NotificationEventType; start: WorkflowStart }>> {
+  ): Promise<Array<{ id: string; eventType: NotificationEventType; start: WorkflowStart | null }>> {
     const fee = decision.fee.cents > 0 ? formatMoney(decision.fee) : undefined;
     const money = { feeCents: decision.fee.cents, currency: decision.fee.currency, ...(fee ? { fee } : {}) };
     const events: Array<{ eventType: NotificationEventType; data: Record<string, unknown> }> = [];
@@ -440,6 +450,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
   ): Promise<ModificationResult> {
     const scope: IdempotencyScope | undefined =
       idempotencyKey === undefined ? undefined : { companyId, scope: `appointments.${type}`, key: idempotencyKey };
+    await features.require(companyId, 'policies');
     const outcome = await withTransaction(pool, async (tx) => {
       if (scope) {
         const claim = await claimIdempotencyKey<ModificationResult>(tx, scope, requestHash({ appointmentId, ...(hashOf as object) }));
@@ -484,19 +495,20 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         appointment: appointmentView(appointment),
         decision,
         modification: toModificationView(modification),
-        notifications: queued.map((q) => ({ id: q.id, eventType: q.eventType, workflowId: q.start.workflowId })),
+        notifications: queued.map((q) => ({ id: q.id, eventType: q.eventType, workflowId: notificationWorkflowId(q.id) })),
       };
       if (scope) await recordIdempotentResponse(tx, scope, 200, response);
       return { response, starts: queued.map((q) => q.start), after };
     });
     // After COMMIT: start the notifications (a replay makes sure they started). Temporal down or
     // slow does not fail the request: the rows are committed and the reconciler starts them.
-    const starts =
-      outcome.starts ??
-      outcome.response.notifications.map((n) =>
-        notifications.workflowOf({ id: n.id, companyId, eventType: n.eventType as NotificationEventType }),
+    // The appointment's workflow is told of the change alongside.
+    if (outcome.starts) await Promise.all([...outcome.starts.map((s) => notifications.startQueued(s)), outcome.after?.()]);
+    else
+      await notifications.startPending(
+        companyId,
+        outcome.response.notifications.map((n) => n.id),
       );
-    await Promise.all([...starts.map((s) => notifications.startQueued(s)), outcome.after?.()]);
     return outcome.response;
   }
 

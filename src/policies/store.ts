@@ -436,3 +436,38 @@ export async function insertModification(
   );
   return rows[0];
 }
+
+// ---- personal data (export and erasure, src/privacy/) ----
+
+/** The customer's modifications and monthly counters, as stored. */
+export async function customerModificationsExport(
+  db: Queryable,
+  companyId: string,
+  customerId: string,
+): Promise<{ modifications: Record<string, unknown>[]; modificationStats: Record<string, unknown>[] }> {
+  const { rows } = await db.query(
+    `SELECT (SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.created_at, m.id), '[]')
+               FROM appointment_modifications m WHERE m.company_id = $1 AND m.customer_id = $2) AS modifications,
+            (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.period_month, s.modification_type), '[]')
+               FROM appointment_modification_stats s WHERE s.company_id = $1 AND s.customer_id = $2) AS "modificationStats"`,
+    [companyId, customerId],
+  );
+  return rows[0];
+}
+
+/**
+ * Modifications keep what quotas, fees and analytics need (type, within policy, fee, policy, times,
+ * decision); the free text people typed (the reason given, a manager's override reason) goes.
+ * The monthly counters hold no personal data and stay as they are.
+ */
+export async function eraseCustomerModifications(tx: Queryable, companyId: string, customerId: string): Promise<Record<string, number>> {
+  const r = await tx.query(
+    `UPDATE appointment_modifications
+        SET reason = CASE WHEN reason IS NULL THEN NULL ELSE '[erased]' END,
+            override_reason = CASE WHEN override_reason IS NULL THEN NULL ELSE '[erased]' END
+      WHERE company_id = $1 AND customer_id = $2
+        AND (reason <> '[erased]' OR override_reason <> '[erased]')`,
+    [companyId, customerId],
+  );
+  return { appointment_modifications: r.rowCount ?? 0 };
+}

@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app';
+import type { PayloadCodec } from '@temporalio/common';
 import { createMetrics } from '../api/metrics';
-import { durabilityOf, type Config } from '../config';
+import { createFeatureSwitches } from '../companies/features';
+import { durabilityOf, featureDefaultsOf, unsubscribeLinksOf, type Config } from '../config';
 import type { Pool } from '../db/pool';
 import { checkDeployment } from '../deployment/readiness';
 import { policyCacheFor } from '../policies/service';
@@ -13,8 +15,22 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Serves the HTTP API until close(), which stops accepting and lets in-flight requests finish. */
-export async function startApi(config: Config, pool: Pool, temporal: TemporalClientHandle, logger: Logger): Promise<RunningApi> {
+/** The browser origins allowed to call the codec server: CODEC_CORS_ORIGINS, else the dev Web UI's. */
+export const codecOriginsOf = (config: Config): string[] =>
+  config.CODEC_CORS_ORIGINS ?? [`http://localhost:${config.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`];
+
+/**
+ * Serves the HTTP API until close(), which stops accepting and lets in-flight requests finish.
+ * `payloadCodec` (the one `temporal`'s client uses) also serves the codec server at /codec when
+ * CODEC_AUTH_TOKEN is set.
+ */
+export async function startApi(
+  config: Config,
+  pool: Pool,
+  temporal: TemporalClientHandle,
+  logger: Logger,
+  payloadCodec: PayloadCodec,
+): Promise<RunningApi> {
   // The process's policy cache: listening from the start, closed with the API.
   const policyCache = policyCacheFor(pool, {
     logger,
@@ -35,6 +51,19 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
     authFailuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     durability: durabilityOf(config),
     policyCache,
+    consent: (() => {
+      const links = unsubscribeLinksOf(config);
+      return { unsubscribeSecret: links.secret, publicBaseUrl: links.baseUrl, twilioAuthToken: config.channels.TWILIO_AUTH_TOKEN };
+    })(),
+    features: createFeatureSwitches({ db: pool, defaults: featureDefaultsOf(config), ttlMs: config.FEATURE_CACHE_TTL_SECONDS * 1000 }),
+    codecServer: config.CODEC_AUTH_TOKEN
+      ? {
+          codec: payloadCodec,
+          token: config.CODEC_AUTH_TOKEN,
+          namespace: config.TEMPORAL_NAMESPACE,
+          allowedOrigins: codecOriginsOf(config),
+        }
+      : undefined,
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
@@ -42,6 +71,8 @@ export async function startApi(config: Config, pool: Pool, temporal: TemporalCli
   });
   const url = `http://${config.HOST}:${config.PORT}`;
   logger.info({ url }, 'API listening');
+  if (config.CODEC_AUTH_TOKEN) logger.info({ endpoint: `${url}/codec`, allowedOrigins: codecOriginsOf(config) }, 'codec server on');
+  else logger.info('codec server off (set CODEC_AUTH_TOKEN to decode payloads for the Web UI)');
   return {
     url,
     close: async () => {

@@ -17,7 +17,12 @@ export interface ResolvedDependencies {
  * or, for `npm start` on a laptop, a real PostgreSQL and a real Temporal CLI dev server started
  * here with their data under DATA_DIR so that runs survive a restart.
  */
-export async function resolveDependencies(config: Config, logger: Logger, options: { embedded: boolean }): Promise<ResolvedDependencies> {
+export async function resolveDependencies(
+  config: Config,
+  logger: Logger,
+  /** uiCodecEndpoint: the codec server the dev server's Web UI decodes payloads with. */
+  options: { embedded: boolean; uiCodecEndpoint?: string },
+): Promise<ResolvedDependencies> {
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error) => logger.warn({ err: error }, 'stopping a dependency failed'));
@@ -47,6 +52,7 @@ export async function resolveDependencies(config: Config, logger: Logger, option
         namespace: config.TEMPORAL_NAMESPACE,
         port: config.TEMPORAL_DEV_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
+        uiCodecEndpoint: options.uiCodecEndpoint,
       });
       stops.push(temporal.stop);
       temporalAddress = temporal.address;

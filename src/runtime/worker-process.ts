@@ -1,9 +1,11 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities } from '../../activities';
 import { createChannelRegistry } from '../channels/registry';
-import { durabilityOf, workerPoolSize, type Config } from '../config';
+import { createFeatureSwitches } from '../companies/features';
+import { durabilityOf, featureDefaultsOf, unsubscribeLinksOf, workerPoolSize, type Config } from '../config';
 import { createPool } from '../db/pool';
 import { installSdkRuntime } from '../temporal/sdk-logger';
 import { bundleWorkflows, createProductWorker } from '../temporal/worker';
@@ -15,13 +17,18 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
 }
 
-/** Starts the product's worker on the task queue; shutdown() drains it gracefully. */
+/**
+ * Starts the product's worker on the task queue; shutdown() drains it gracefully. `payloadCodec`
+ * (src/runtime/payload-encryption.ts) encrypts what it writes and decrypts what it reads; `client`
+ * must use the same keys (it starts the notifications of running callbacks).
+ */
 export async function startWorker(
   config: Config,
   address: string,
   databaseUrl: string,
   client: Client,
   logger: Logger,
+  payloadCodec: PayloadCodec,
 ): Promise<RunningWorker> {
   installSdkRuntime(logger);
   const workflowBundle = await bundleWorkflows();
@@ -32,6 +39,7 @@ export async function startWorker(
   const worker = await createProductWorker({
     connection,
     workflowBundle,
+    payloadCodec,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities({
@@ -41,6 +49,12 @@ export async function startWorker(
       client,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       durability: durabilityOf(config),
+      unsubscribe: unsubscribeLinksOf(config),
+      features: createFeatureSwitches({
+        db: pool,
+        defaults: featureDefaultsOf(config),
+        ttlMs: config.FEATURE_CACHE_TTL_SECONDS * 1000,
+      }),
     }),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { FAILURE_CONVERTER_PATH, productDataConverter } from './data-converter';
 
 /** The module the worker bundles: every workflow of the product. */
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', '..', 'workflows', 'index.ts');
@@ -11,6 +13,11 @@ export interface ProductWorkerOptions {
   namespace: string;
   taskQueue: string;
   activities: object;
+  /**
+   * Encrypts what the worker writes to history and decrypts what it reads (src/temporal/payload-codec.ts).
+   * Required: a worker without the keys could not read encrypted histories, so it is never built without.
+   */
+  payloadCodec: PayloadCodec;
   /** A pre-built bundle (tests bundle once per file); otherwise the worker bundles WORKFLOWS_PATH. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentActivityTaskExecutions?: number;
@@ -28,15 +35,18 @@ export interface ProductWorkerOptions {
 export async function bundleWorkflows(env: NodeJS.ProcessEnv = process.env): Promise<WorkflowBundleWithSourceMap> {
   const prebuilt = env.WORKFLOW_BUNDLE_PATH;
   if (prebuilt && fs.existsSync(prebuilt)) return { code: fs.readFileSync(prebuilt, 'utf8') } as WorkflowBundleWithSourceMap;
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentBundlerLogger });
+  return bundleWorkflowCode(bundlerOptions());
 }
 
 /** Writes the bundle to `file` (for WORKFLOW_BUNDLE_PATH). */
 export async function writeWorkflowBundle(file: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentBundlerLogger });
+  const { code } = await bundleWorkflowCode(bundlerOptions());
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, code);
 }
+
+/** The workflow code and, inside the sandbox, the product's failure converter (failure messages encrypted too). */
+const bundlerOptions = () => ({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: silentBundlerLogger });
 
 /** One worker for the product's task queue: every workflow and activity. */
 export function createProductWorker(options: ProductWorkerOptions): Promise<Worker> {
@@ -45,6 +55,7 @@ export function createProductWorker(options: ProductWorkerOptions): Promise<Work
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: options.activities,
+    dataConverter: productDataConverter(options.payloadCodec),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 20,
     maxConcurrentLocalActivityExecutions: options.maxConcurrentLocalActivityExecutions ?? 20,

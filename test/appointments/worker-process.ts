@@ -10,13 +10,16 @@
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { connectTemporalClient } from '../../src/temporal/client';
+import { payloadCodecFor } from '../../src/runtime/payload-encryption';
 import { startWorker } from '../../src/runtime/worker-process';
 
 async function main() {
   const config = loadConfig();
   const logger = createLogger('info');
-  const temporal = await connectTemporalClient(process.env.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE);
-  const worker = await startWorker(config, process.env.TEMPORAL_ADDRESS!, process.env.DATABASE_URL!, temporal.client, logger);
+  // Encrypted like the product's worker (the test's PAYLOAD_KEYS, inherited from global setup).
+  const codec = payloadCodecFor(config, logger);
+  const temporal = await connectTemporalClient(process.env.TEMPORAL_ADDRESS!, config.TEMPORAL_NAMESPACE, undefined, codec);
+  const worker = await startWorker(config, process.env.TEMPORAL_ADDRESS!, process.env.DATABASE_URL!, temporal.client, logger, codec);
   await worker.done;
 }
 

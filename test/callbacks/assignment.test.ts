@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import type { CreateCallback } from '../../src/callbacks/schemas';
 import { testPool } from '../support/database';
@@ -21,7 +22,7 @@ describe('callback assignment', () => {
   beforeAll(async () => {
     servers = await startChannelServers();
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
     w = await startTestWorker({ connection: native, client, pool, channels: testChannels(servers) });
   });

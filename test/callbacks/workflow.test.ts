@@ -7,6 +7,7 @@ import type { CreateCallback } from '../../src/callbacks/schemas';
 import { testPool } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
 import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
+import { testDataConverter } from '../support/encryption';
 import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 import { saveHistories } from '../workflows/recorded-histories';
 
@@ -302,7 +303,10 @@ describe('callback workflow (time-skipping server)', () => {
         history: await env.client.workflow.getHandle(`callback-${id}`, runId).fetchHistory(),
       })),
     );
-    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
+      histories,
+    )) {
       expect(result.error).toBeUndefined();
     }
     if (process.env.UPDATE_HISTORIES === '1') saveHistories('callback', histories);

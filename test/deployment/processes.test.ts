@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { freePort } from '../../src/dev/free-port';
 import { createNotificationService } from '../../src/notifications/service';
 import { startTwilioServer } from '../support/channel-servers';
@@ -81,7 +82,7 @@ describe('process roles shut down gracefully on SIGTERM', () => {
     const pool = testPool();
     const twilio = await startTwilioServer('ACmetrics', 'right');
     const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    const client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    const client = testClient(connection);
     try {
       const org = await createOrganisation(pool);
       await pool.query(
@@ -126,5 +127,46 @@ describe('process roles shut down gracefully on SIGTERM', () => {
     const { code, logs } = await runUntilSigterm('api', 'API listening', { PORT: String(await freePort()) });
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['API listening', 'shutting down', 'stopped']));
     expect(code).toBe(0);
+  });
+});
+
+describe('payload keys at start-up', () => {
+  /** Runs a production role to its exit (it should not get far); everything it printed. */
+  async function runToExit(role: 'worker' | 'api', env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts', role], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env.TEST_DATABASE_URL!,
+        TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!,
+        TEMPORAL_TASK_QUEUE: `proc-${randomUUID()}`,
+        PORT: String(await freePort()),
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    return { code, output };
+  }
+
+  it.each(['worker', 'api'] as const)('a production %s without PAYLOAD_KEYS refuses to start, naming the variable', async (role) => {
+    const { code, output } = await runToExit(role, { NODE_ENV: 'production', PAYLOAD_KEYS: '', PAYLOAD_KEYS_FILE: '' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/PAYLOAD_KEYS: required with NODE_ENV=production/);
+    expect(output).not.toMatch(/worker running|API listening/);
+  });
+
+  it('a production worker with a malformed key refuses to start, naming the variable and not the key', async () => {
+    const { code, output } = await runToExit('worker', { NODE_ENV: 'production', PAYLOAD_KEYS: 'k1:c2hvcnQta2V5' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/PAYLOAD_KEYS: entry 1 \(k1\): the key is 9 bytes/);
+    expect(output).not.toContain('c2hvcnQta2V5');
+    expect(output).not.toMatch(/worker running/);
   });
 });

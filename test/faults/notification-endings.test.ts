@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities';
@@ -23,7 +24,7 @@ describe('every end of a notification run leaves its row final', () => {
   beforeAll(async () => {
     servers = await startChannelServers();
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
     worker = await startTestWorker({
       connection: native,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { migrate } from '../../src/db/migrate';
@@ -48,7 +49,7 @@ describe('PostgreSQL outages under running notifications', () => {
     pool = createPool(url, { max: 6, connectionTimeoutMillis: 1_000 });
     servers = await startChannelServers();
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
   }, 120_000);
 

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import { loadChannelConfig } from '../../src/channels/config';
 import { createChannelRegistry } from '../../src/channels/registry';
@@ -37,7 +38,7 @@ describe('Temporal down or slow under the API', () => {
     proxy = await startTcpProxy({ host, port: Number(port) });
     slowConnection = await Connection.connect({ address: proxy.address });
     slowApi = await startTestApi({
-      temporal: new Client({ connection: slowConnection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' }),
+      temporal: testClient(slowConnection),
       taskQueue,
       startTimeoutMs: 1_500,
     });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import type { PoolClient } from 'pg';
 import { createNotificationService } from '../../src/notifications/service';
@@ -36,7 +37,7 @@ describe('a worker process killed mid-send', () => {
   beforeAll(async () => {
     [smtp, twilio] = await Promise.all([startSmtpServer(), startTwilioServer('ACkill', 'secret')]);
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
   });
   afterAll(async () => {
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureSchedules, purgeIdempotencyKeysScheduleId, reconcileOutboxScheduleId } from '../../src/temporal/schedules';
 import { testPool } from '../support/database';
@@ -17,7 +18,7 @@ describe('idempotency key retention schedule', () => {
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
     worker = await startTestWorker({ connection: native, client, pool, taskQueue });
   });

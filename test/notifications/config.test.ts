@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { testClient } from '../support/encryption';
 import { fieldIssues } from '../../src/api/errors';
 import { NotFoundError, ValidationError } from '../../src/errors';
 import type { NotificationEventType } from '../../src/notifications/definitions';
@@ -18,7 +19,7 @@ describe('notification configuration (service, real PostgreSQL)', () => {
   beforeAll(async () => {
     // Configuration never talks to Temporal; a lazy client is enough.
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    service = createNotificationService({ pool, client: new Client({ connection }), taskQueue: 'unused' });
+    service = createNotificationService({ pool, client: testClient(connection), taskQueue: 'unused' });
     org = await createOrganisation(pool);
     other = await createOrganisation(pool);
   });

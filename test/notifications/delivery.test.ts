@@ -15,6 +15,7 @@ import { createOrganisation, pushSubscription, type Organisation } from '../supp
 import { Worker } from '@temporalio/worker';
 import { saveHistories } from '../workflows/recorded-histories';
 import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
+import { testDataConverter } from '../support/encryption';
 import {
   attemptsOf,
   resultOf,
@@ -474,7 +475,10 @@ describe('notification workflow (time-skipping server)', () => {
         history: await env.client.workflow.getHandle(`notification-${id}`).fetchHistory(),
       })),
     );
-    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
+      histories,
+    )) {
       expect(result.error).toBeUndefined();
     }
     // UPDATE_HISTORIES=1 refreshes the recorded histories that test/workflows/replay.test.ts replays

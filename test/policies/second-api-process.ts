@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { testDataConverter } from '../support/encryption';
 import { createApp } from '../../src/api/app';
 import { createMetrics } from '../../src/api/metrics';
 import { createPool } from '../../src/db/pool';
@@ -17,7 +18,10 @@ async function main() {
   const policyCache = policyCacheFor(pool, { reconnectInitialMs: 1_000, reconnectMaxMs: 1_000 });
   await policyCache.start();
   // Opened on first use (the notifications a cancellation sends).
-  const temporal = new Client({ connection: Connection.lazy({ address: process.env.TEMPORAL_ADDRESS! }) });
+  const temporal = new Client({
+    connection: Connection.lazy({ address: process.env.TEMPORAL_ADDRESS! }),
+    dataConverter: testDataConverter(),
+  });
   const app = createApp({
     pool,
     temporal,

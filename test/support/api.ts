@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Connection, Client } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { createApp, type AppDeps } from '../../src/api/app';
 import { createMetrics } from '../../src/api/metrics';
 import { checkDeployment } from '../../src/deployment/readiness';
@@ -9,9 +9,15 @@ import { createLogger } from '../../src/logger';
 import type { Pool } from '../../src/db/pool';
 import type { PolicyCache } from '../../src/policies/cache';
 import { policyCacheFor } from '../../src/policies/service';
+import { freePort } from '../../src/dev/free-port';
 import { testPool } from './database';
+import { testClient } from './encryption';
 
 export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
+/** The unsubscribe links' secret of every test API and test worker (src/consent/tokens.ts). */
+export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-of-at-least-32-characters';
+/** Twilio's auth token the test API checks X-Twilio-Signature with. */
+export const TEST_TWILIO_AUTH_TOKEN = 'test-twilio-auth-token';
 
 export interface TestApi {
   url: string;
@@ -39,7 +45,7 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
   const pool = testPool();
   const connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
   const namespace = process.env.TEST_TEMPORAL_NAMESPACE ?? 'default';
-  const temporal = new Client({ connection, namespace });
+  const temporal = testClient(connection, namespace);
   const taskQueue = overrides.taskQueue ?? `api-test-${randomUUID()}`;
   // Starts listening when first used (a test of policies awaits policyCache.start()).
   const policyCache = overrides.policyCache ?? policyCacheFor(overrides.pool ?? pool);
@@ -54,11 +60,15 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
     platformAdminToken: PLATFORM_TOKEN,
     ...overrides,
   };
+  // The port first: the API signs and checks URLs with its own public address.
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  deps.consent ??= { unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET, publicBaseUrl: url, twilioAuthToken: TEST_TWILIO_AUTH_TOKEN };
   const app = createApp(deps);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const request: TestApi['request'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };

@@ -279,3 +279,10 @@ export async function startPushServer(): Promise<ScriptedHttp & { endpoint(id: s
   });
   return Object.assign(base, { endpoint: (id: string) => `${base.baseUrl}/push/${id}` });
 }
+
+/** A header of a received message, unfolded (RFC 5322: a long header continues on lines that start with white space). */
+export function mailHeader(raw: string, name: string): string | undefined {
+  const head = raw.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+  const line = head.split(/\r?\n/).find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}

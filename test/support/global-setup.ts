@@ -8,6 +8,7 @@ import { freePort } from '../../src/dev/free-port';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
 import { writeWorkflowBundle } from '../../src/temporal/worker';
 import { Connection } from '@temporalio/client';
+import { TEST_PAYLOAD_KEYS } from './encryption';
 
 /**
  * Starts the real servers the suite runs against, once for all test files:
@@ -17,6 +18,9 @@ import { Connection } from '@temporalio/client';
  * Time-skipping servers are per test file (time is global to such a server).
  */
 export default async function globalSetup(): Promise<void> {
+  // Payload encryption on for the whole suite (test clients, workers, and the processes tests start).
+  process.env.PAYLOAD_KEYS = TEST_PAYLOAD_KEYS;
+  delete process.env.PAYLOAD_KEYS_FILE;
   const stops: Array<() => Promise<void>> = [];
   (globalThis as { __stopServers?: () => Promise<void> }).__stopServers = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -55,5 +59,8 @@ export default async function globalSetup(): Promise<void> {
   const bundle = path.join(os.tmpdir(), `ao-workflow-bundle-${process.pid}.js`);
   await writeWorkflowBundle(bundle);
   process.env.WORKFLOW_BUNDLE_PATH = bundle;
+  // Processes the tests start (worker, api) sign and check unsubscribe links alike, without writing
+  // a generated secret under the repository's .data.
+  process.env.UNSUBSCRIBE_SECRET ??= 'test-unsubscribe-secret-of-at-least-32-characters';
   stops.push(async () => fs.rmSync(bundle, { force: true }));
 }

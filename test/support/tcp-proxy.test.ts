@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection, isGrpcDeadlineError } from '@temporalio/client';
+import { testClient } from './encryption';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 
 /** A TCP echo server that also counts the bytes and connections that reach it. */
@@ -190,7 +191,7 @@ describe('TCP proxy (fault tests)', () => {
       const colon = address.lastIndexOf(':');
       proxy = await startTcpProxy({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
       connection = await Connection.connect({ address: proxy.address });
-      client = new Client({ connection, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default' });
+      client = testClient(connection);
     });
     afterAll(async () => {
       await connection?.close();

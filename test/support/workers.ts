@@ -1,5 +1,6 @@
 import webpush from 'web-push';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { loadChannelConfig } from '../../src/channels/config';
@@ -9,11 +10,13 @@ import { TwilioProvider } from '../../src/channels/twilio';
 import { WebPushProvider } from '../../src/channels/webpush';
 import type { Pool } from '../../src/db/pool';
 import { createLogger } from '../../src/logger';
+import { TEST_UNSUBSCRIBE_SECRET } from './api';
 import { createCallbackService, type CallbackService } from '../../src/callbacks/service';
 import { createNotificationService, type NotificationService } from '../../src/notifications/service';
 import type { Durability } from '../../src/temporal/durability';
 import { installSdkRuntime } from '../../src/temporal/sdk-logger';
 import { createProductWorker } from '../../src/temporal/worker';
+import { testPayloadCodec } from './encryption';
 import {
   startPushServer,
   startSmtpServer,
@@ -108,6 +111,10 @@ export interface TestWorkerOptions {
   historyLimit?: number;
   /** The clock the services compute deadlines on (a time-skipping server's). */
   clock?: () => number | Promise<number>;
+  /** Where unsubscribe links in emails point (a test API's url; default: an unused address). */
+  publicBaseUrl?: string;
+  /** The worker's payload codec (default: the suite's keys). */
+  payloadCodec?: PayloadCodec;
 }
 
 /**
@@ -121,7 +128,15 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
   const failures: Record<string, number> = {};
   const channels = options.channels ?? createChannelRegistry(loadChannelConfig({}), logger);
   const { durability } = options;
-  const real = createActivities({ pool: options.pool, logger, channels, client: options.client, taskQueue, durability });
+  const real = createActivities({
+    pool: options.pool,
+    logger,
+    channels,
+    client: options.client,
+    taskQueue,
+    durability,
+    unsubscribe: { secret: TEST_UNSUBSCRIBE_SECRET, baseUrl: options.publicBaseUrl ?? 'http://127.0.0.1:9', ttlDays: 30 },
+  });
   const activities = Object.fromEntries(
     Object.entries(real).map(([name, fn]) => [
       name,
@@ -143,6 +158,7 @@ export async function startTestWorker(options: TestWorkerOptions): Promise<TestW
     taskQueue,
     activities,
     workflowBundle: await workflowBundle(),
+    payloadCodec: options.payloadCodec ?? testPayloadCodec(),
     shutdownGraceMs: options.shutdownGraceMs ?? 2_000,
     maxCachedWorkflows: options.maxCachedWorkflows,
   });

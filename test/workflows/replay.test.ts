@@ -1,10 +1,11 @@
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../support/temporal';
+import { testDataConverter } from '../support/encryption';
 import { loadHistories } from './recorded-histories';
 
 /**
  * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/callbacks/workflow test/appointments/workflow`) must replay with the current
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -16,6 +17,9 @@ describe('recorded workflow histories replay with the current code', () => {
     const names = histories.map((h) => h.workflowId).join('\n');
     for (const shape of ['cancel', 'quiet-hours', 'template-error', 'fails-once', 'falls-back', 'rate-limit'])
       expect(names).toMatch(new RegExp(`^notification-.*${shape}`, 'm'));
+    // ... with the customer's consent (test/consent/notifications.test.ts): a channel skipped, all refused, refused mid-retry.
+    for (const shape of ['consent-an-opted-out-channel', 'consent-opted-out-of-both', 'consent-an-opt-out-made-while'])
+      expect(names).toMatch(new RegExp(`^notification-${shape}`, 'm'));
     // ... and of the callback workflow (test/callbacks/workflow.test.ts).
     for (const shape of ['whole-lifecycle', 'sla-breach', 'three-failed', 'cooldown', 'reassigns', 'long-life', 'continued-as-new'])
       expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
@@ -29,7 +33,10 @@ describe('recorded workflow histories replay with the current code', () => {
     ])
       expect(names).toMatch(new RegExp(`^appointment-.*${shape}`, 'm'));
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
+      histories,
+    )) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);
