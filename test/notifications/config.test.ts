@@ -207,7 +207,10 @@ describe('notification configuration (service, real PostgreSQL)', () => {
       defaultChannel: 'email',
       defaultFallbackChannel: 'sms',
       isUrgent: true,
+      messageKind: 'transactional',
     });
     expect(events.find((e) => e.eventType === 'payment_received')?.defaultFallbackChannel).toBeNull();
+    // The feedback request is the one optional message: it needs the customer's (or the company's default) consent.
+    expect(events.filter((e) => e.messageKind === 'optional').map((e) => e.eventType)).toEqual(['customer_feedback_request']);
   });
 });
