@@ -26,7 +26,7 @@
 #                              Hypothesis calls while building strategies: >1 worker can end an
 #                              operation with "SystemError: AST constructor recursion depth mismatch")
 #   SCHEMATHESIS_PHASES        phases to run                      (default examples,coverage,fuzzing,stateful)
-#   SCHEMATHESIS_TIME_CAP      hard wall-clock cap of the Schemathesis run, seconds (default 240)
+#   SCHEMATHESIS_TIME_CAP      hard wall-clock cap of the Schemathesis run, seconds (default 600)
 #   SCHEMATHESIS_REPORT_DIR    where reports and the service log go (default ./schemathesis-report)
 #   SCHEMATHESIS_EXTRA_ARGS    extra arguments appended to `schemathesis run` (word-split)
 set -euo pipefail
@@ -41,7 +41,7 @@ MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-150}"
 SEED="${SCHEMATHESIS_SEED:-20240601}"
 WORKERS="${SCHEMATHESIS_WORKERS:-1}"
 PHASES="${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}"
-TIME_CAP="${SCHEMATHESIS_TIME_CAP:-240}"
+TIME_CAP="${SCHEMATHESIS_TIME_CAP:-600}"
 REPORT_DIR="${SCHEMATHESIS_REPORT_DIR:-$ROOT/schemathesis-report}"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 START_TIMEOUT_S=240
