@@ -24,6 +24,7 @@
  * a Postgres-backed Temporal cluster; compare the ratios.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,6 +44,8 @@ import { startSmtpServer } from '../test/support/channel-servers';
 
 /** Encrypted as in production; set before any process is started, so each inherits the key. */
 const payloadCodec = benchPayloadCodec();
+// The API runs as in production, which requires the unsubscribe links' secret (shared with the worker).
+process.env.UNSUBSCRIBE_SECRET ||= randomBytes(32).toString('base64url');
 
 const int = (name: string, fallback: number, min: number, max: number) => {
   const raw = Number(process.env[name] ?? fallback);
