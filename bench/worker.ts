@@ -28,13 +28,17 @@ const env = (name: string) => {
 };
 
 async function startBareWorker(): Promise<{ worker: Worker; stop: () => Promise<void> }> {
-  installSdkRuntime(createLogger('error'));
+  const logger = createLogger('error');
+  installSdkRuntime(logger);
   const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
   const smtp = process.env.SMTP_URL ? new URL(process.env.SMTP_URL) : undefined;
   const worker = await Worker.create({
     connection,
     namespace: 'default',
     taskQueue: env('TASK_QUEUE'),
+    // The floor runs encrypted too, like the product and the benchmark's clients (PAYLOAD_KEYS from
+    // the parent): without it every bare workflow's task fails on "Unknown encoding" and retries.
+    dataConverter: productDataConverter(payloadCodecFor(loadConfig(), logger)),
     workflowBundle: await bundleWorkflowCode({
       workflowsPath: path.join(__dirname, 'bare-workflow.ts'),
       logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error },
