@@ -119,7 +119,9 @@ describe('callbacks under faults', () => {
       await startWorkerProcess(taskQueue, process.env.TEST_TEMPORAL_ADDRESS!);
 
       const email = (await pool.query(`SELECT email FROM staff WHERE id = $1`, [org.managerId])).rows[0].email;
-      await until('the manager email', async () => smtp.messages.some((m) => m.to.includes(email)));
+      // The dead worker's step must time out first (its workflow task, then the step's own timeout,
+      // while its polls stay open through the stalled proxy): tens of seconds on a loaded machine.
+      await until('the manager email', async () => smtp.messages.some((m) => m.to.includes(email)), 90_000);
       // The retried step found its row and its queued notification: nothing twice.
       await new Promise((r) => setTimeout(r, 2_000));
       expect(await count(`SELECT count(*)::int AS n FROM callback_escalations WHERE callback_id = $1`, [c.id])).toBe(1);
@@ -142,7 +144,7 @@ describe('callbacks under faults', () => {
     } finally {
       await proxy.close();
     }
-  }, 90_000);
+  }, 180_000);
 
   it('many callbacks escalating at once do not interfere; one whose escalation keeps failing does not hold up the others', async () => {
     const org = await createOrganisation(pool);
