@@ -62,13 +62,4 @@ export async function messagesOf(pool: Pool, appointmentId: string) {
   }>;
 }
 
-/** Polls `probe` until it returns something truthy (real time: activities run in real time even on a time-skipping server). */
-export async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from '../support/until';

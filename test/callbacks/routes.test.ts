@@ -1,7 +1,8 @@
-import { NativeConnection } from '@temporalio/worker';
-import { startTestApi, type TestApi } from '../support/api';
+import type { TestApi } from '../support/api';
 import { fieldsOf, seedDirectory } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { until } from '../support/until';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 /**
  * The callback routes' HTTP contract on the real API, the shared dev server and a worker:
@@ -9,29 +10,15 @@ import { startChannelServers, startTestWorker, testChannels, type ChannelServers
  * company's ids on every route, lists by cursor, the overdue list, settings, analytics.
  */
 describe('callback routes', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-    });
+    stack = await startApiStack();
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
+  afterAll(() => stack?.close());
 
   async function setUp() {
     const company = await api.company();
@@ -44,15 +31,6 @@ describe('callback routes', () => {
   }
   const create = (key: string, body: unknown, headers: Record<string, string> = {}) =>
     api.request('POST', '/v1/callbacks', { key, body, headers });
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   it('creates a callback (201) and names each invalid field (400), writing nothing', async () => {
     const { company, dir } = await setUp();

@@ -10,6 +10,7 @@ import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
 import { testDataConverter } from '../support/encryption';
 import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 import { saveHistories } from '../workflows/recorded-histories';
+import { until } from '../support/until';
 
 const H = 3_600_000;
 const manager: Actor = { kind: 'api', role: 'manager', staffId: null, label: 'test manager' };
@@ -77,15 +78,6 @@ describe('callback workflow (time-skipping server)', () => {
     const email = (await pool.query(`SELECT email FROM ${table} WHERE id = $1`, [id])).rows[0].email;
     return servers.smtp.messages.filter((m) => m.to.includes(email));
   };
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   /** The assignee once the workflow itself knows it (the row is written a moment earlier, by its activity). */
   const assigned = (id: string) =>
     until('the assignment', async () => (await handle(id).query(callbackStateQuery)).assignedTo as string | null);

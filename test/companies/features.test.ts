@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { NativeConnection } from '@temporalio/worker';
 import { createFeatureSwitches } from '../../src/companies/features';
 import { startTestApi, type TestApi } from '../support/api';
 import { testPool } from '../support/database';
 import { seedDirectory, type Directory, type TestCompany } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { until } from '../support/until';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 /**
  * Feature switches per company (PUT/GET /v1/company/features) on the real API, PostgreSQL, the
@@ -14,29 +15,15 @@ import { startChannelServers, startTestWorker, testChannels, type ChannelServers
  * sees the change within FEATURE_CACHE_TTL_SECONDS.
  */
 describe('feature switches per company', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-    });
+    stack = await startApiStack();
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
+  afterAll(() => stack?.close());
 
   const setFeatures = (company: TestCompany, body: unknown, key = company.admin) =>
     api.request('PUT', '/v1/company/features', { key, body });
@@ -46,15 +33,6 @@ describe('feature switches per company', () => {
   async function workflowsOf(companyId: string, extra = ''): Promise<number> {
     await new Promise((r) => setTimeout(r, 1_000));
     return (await api.temporal.workflow.count(`CompanyId = "${companyId}"${extra}`)).count;
-  }
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
   async function book(company: TestCompany, dir: Directory) {
     const startsAt = new Date(Date.now() + 7 * 24 * 3_600_000);

@@ -1,10 +1,11 @@
-import { NativeConnection } from '@temporalio/worker';
 import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks';
 import { signUnsubscribeToken } from '../../src/consent/tokens';
-import { startTestApi, TEST_TWILIO_AUTH_TOKEN, TEST_UNSUBSCRIBE_SECRET, type TestApi } from '../support/api';
+import { TEST_TWILIO_AUTH_TOKEN, TEST_UNSUBSCRIBE_SECRET, type TestApi } from '../support/api';
 import { mailHeader } from '../support/channel-servers';
 import { fieldsOf, seedTwoCompanies } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { until } from '../support/until';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 /**
  * The consent routes through the real API: answers recorded with who and when, another company's
@@ -13,43 +14,19 @@ import { startChannelServers, startTestWorker, testChannels, type ChannelServers
  * made by Twilio's own library (good, bad, missing, for another body).
  */
 describe('consent routes', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-      publicBaseUrl: api.url,
-    });
+    stack = await startApiStack({ linksToApi: true });
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
+  afterAll(() => stack?.close());
 
   const consents = (key: string, customerId: string) => api.request('GET', `/v1/customers/${customerId}/consents`, { key });
   const put = (key: string, customerId: string, body: unknown) => api.request('PUT', `/v1/customers/${customerId}/consents`, { key, body });
   const cell = (view: any, channel: string, kind: string) => view.consents.find((c: any) => c.channel === channel && c.kind === kind);
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   it('records answers with who and when; defaults shown; invalid input named; another company’s customer is 404', async () => {
     const { a, b, dirA, dirB } = await seedTwoCompanies(api);

@@ -14,6 +14,7 @@ import { createOrganisation, type Organisation } from '../support/fixtures';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { uniqueTaskQueue } from '../support/temporal';
 import { logger, startTestWorker, testChannels, startChannelServers, type ChannelServers } from '../support/workers';
+import { until as waitUntil } from '../support/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -59,15 +60,8 @@ describe('callbacks under faults', () => {
         },
       )
       .then((r) => r.callback);
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) =>
+    waitUntil(what, probe, timeoutMs);
   const count = async (sql: string, params: unknown[]) => (await pool.query(sql, params)).rows[0].n as number;
 
   function startWorkerProcess(taskQueue: string, temporalAddress: string): Promise<ChildProcess> {

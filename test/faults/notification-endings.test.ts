@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import { testPool } from '../support/database';
 import { createOrganisation } from '../support/fixtures';
 import { logger, startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import { until } from '../support/until';
 
 /**
  * No row left behind: however a notification's run ends, its row ends in a final status with the
@@ -58,13 +59,6 @@ describe('every end of a notification run leaves its row final', () => {
   const send = async (customerId: string, companyId: string) =>
     (await worker.service.sendNotification(companyId, { eventType: 'payment_received', notifiable: { type: 'customer', id: customerId } }))
       .notification;
-  async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('a step that gives up: the run fails and the row says why', async () => {
     const org = await createOrganisation(pool);

@@ -9,6 +9,7 @@ import { startSmtpServer, type SmtpTestServer } from '../support/channel-servers
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { uniqueTaskQueue } from '../support/temporal';
 import { logger, startTestWorker, type TestWorker } from '../support/workers';
+import { until } from '../support/until';
 
 /**
  * Temporal refused or slow (not refused: a TCP proxy that accepts and stalls) under the API. No
@@ -73,13 +74,6 @@ describe('Temporal down or slow under the API', () => {
   const rows = async (companyId: string) =>
     (await api.pool.query(`SELECT id, status FROM notifications WHERE company_id = $1 ORDER BY created_at`, [companyId])).rows;
   const delivered = (email: string) => smtp.messages.filter((m) => m.to.includes(email)).length;
-  async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('refused: 202 with the row committed, reads still work, and the same key later starts it: delivered once', async () => {
     const { company, customerId, email } = await companyWithCustomer('Nuria');

@@ -13,6 +13,7 @@ import { uniqueTaskQueue } from '../support/temporal';
 import { logger, startTestWorker } from '../support/workers';
 import { loadChannelConfig } from '../../src/channels/config';
 import { createChannelRegistry } from '../../src/channels/registry';
+import { until } from '../support/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -78,15 +79,6 @@ describe('a worker process killed mid-send', () => {
     child.kill('SIGKILL');
     if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
   };
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
   /** Locks the notification's (reserved) attempt row, so that the worker's outcome UPDATE waits on it. */
   async function lockAttemptRow(notificationId: string): Promise<PoolClient> {
     const id = await until('the reserved attempt row', async () => {

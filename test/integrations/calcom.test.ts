@@ -1,9 +1,10 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { NativeConnection } from '@temporalio/worker';
 import { appointmentStateQuery } from '../../src/appointments/definitions';
-import { startTestApi, type TestApi } from '../support/api';
+import type { TestApi } from '../support/api';
 import { seedDirectory, type Directory } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { until } from '../support/until';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 const H = 3_600_000;
 
@@ -14,39 +15,15 @@ const H = 3_600_000;
  * the webhook secret keeping companies apart.
  */
 describe('Cal.com webhook', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-    });
+    stack = await startApiStack();
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
-
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  afterAll(() => stack?.close());
 
   /** A company with its directory, a Cal.com secret and event type `evt` mapped to its branch, service and staff member. */
   async function setUp(eventTypeId = `${Math.floor(Math.random() * 1e9)}`) {

@@ -1,9 +1,9 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { NativeConnection } from '@temporalio/worker';
 import Retell from 'retell-sdk';
-import { startTestApi, type TestApi } from '../support/api';
+import type { TestApi } from '../support/api';
 import { seedDirectory, type Directory } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 const H = 3_600_000;
 
@@ -14,29 +14,15 @@ const H = 3_600_000;
  * company, an unknown caller answered without anyone's data, request_callback once per call.
  */
 describe('Retell function-call webhook', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-    });
+    stack = await startApiStack();
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
+  afterAll(() => stack?.close());
 
   /** A company whose Retell key is set, with its seeded directory (customer Carla: +34 600 000 001). */
   async function setUp() {

@@ -3,6 +3,7 @@ import { testPool } from '../support/database';
 import { createOrganisation } from '../support/fixtures';
 import { timeSkippingTemporal, uniqueTaskQueue } from '../support/temporal';
 import { attemptsOf, resultOf, startChannelServers, startRig, testChannels, timerDurations, type ChannelServers } from '../support/workers';
+import { until as waitUntil } from '../support/until';
 
 /**
  * The worker goes away in the middle of a notification and another one takes over: the message
@@ -36,13 +37,8 @@ describe('notification delivery survives a worker shutdown', () => {
     });
   const mailsTo = (address: string) => servers.smtp.messages.filter((m) => m.to.includes(address));
 
-  async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000) =>
+    waitUntil(what, probe, timeoutMs);
 
   it('worker stopped while the workflow sleeps between retries: a new worker delivers once', async () => {
     const org = await createOrganisation(pool);

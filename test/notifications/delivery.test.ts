@@ -26,6 +26,7 @@ import {
   type ChannelServers,
   type NotificationRig,
 } from '../support/workers';
+import { until as waitUntil } from '../support/until';
 
 const MIN = 60_000;
 
@@ -91,15 +92,8 @@ describe('notification workflow (time-skipping server)', () => {
   const emailOf = async (table: 'customers' | 'staff', id: string) =>
     (await pool.query(`SELECT email FROM ${table} WHERE id = $1`, [id])).rows[0].email as string;
 
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000) =>
+    waitUntil(what, probe, timeoutMs);
 
   it('retries on the exponential schedule, then falls back once; every attempt records the config used', async () => {
     const org = await createOrganisation(pool);

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { NativeConnection } from '@temporalio/worker';
 import { REQUIRED_TABLES } from '../../src/db/schema-check';
 import { ERASED_REASON } from '../../src/privacy/service';
-import { startTestApi, type TestApi } from '../support/api';
+import type { TestApi } from '../support/api';
 import { seedDirectory, type Directory, type TestCompany } from '../support/directory';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import type { ChannelServers } from '../support/workers';
+import { until as waitUntil } from '../support/until';
+import { startApiStack, type ApiStack } from '../support/stack';
 
 /**
  * Export and erasure through the real API, worker, Temporal and PostgreSQL: a customer with an
@@ -16,42 +17,18 @@ import { startChannelServers, startTestWorker, testChannels, type ChannelServers
  * the same phone number is untouched, and its ids answer 404.
  */
 describe('customer export and erasure', () => {
+  let stack: ApiStack;
   let api: TestApi;
   let servers: ChannelServers;
-  let native: NativeConnection;
-  let worker: TestWorker;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    servers = await startChannelServers();
-    native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    worker = await startTestWorker({
-      connection: native,
-      client: api.temporal,
-      pool: api.pool,
-      taskQueue: api.taskQueue,
-      channels: testChannels(servers),
-      publicBaseUrl: api.url,
-    });
+    stack = await startApiStack({ linksToApi: true });
+    ({ api, servers } = stack);
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await native?.close();
-    await servers?.close();
-    await api?.close();
-  });
+  afterAll(() => stack?.close());
 
-  let last_: unknown;
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      last_ = value;
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last_)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) =>
+    waitUntil(what, probe, timeoutMs);
   async function ok(method: string, path: string, key: string, body?: unknown): Promise<any> {
     const res = await api.request(method, path, { key, body });
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -108,13 +85,10 @@ describe('customer export and erasure', () => {
         data: { note: `for ${name}` },
       })
     ).notification;
-    let last: unknown;
     await until('the reminder waiting for quiet hours to end', async () => {
       const n = await ok('GET', `/v1/notifications/${waiting.id}`, company.agent);
-      last = n;
       return n.status === 'waiting';
     });
-    void last;
     // The cancellation's email reached the customer, and every other notification has settled
     // (the bookings' own messages from their appointment workflows) but the waiting reminder.
     await until('the cancellation email', async () => servers.smtp.messages.some((m) => m.to.includes(email)));
