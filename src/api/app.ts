@@ -9,6 +9,7 @@ import type { Durability } from '../temporal/durability';
 import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
 import { codecServer, redactCodecToken, type CodecServerOptions } from './codec-server';
 import { errorHandler, notFoundHandler } from './errors';
+import { jsonBody } from './json-body';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
@@ -86,7 +87,7 @@ export function createApp(deps: AppDeps): Express {
   // Webhooks are verified over the exact bytes signed: their bodies stay raw (a Buffer), never parsed here.
   // (Twilio's webhook is a signed form: parsed below, its signature covers the parameters.)
   app.use(['/webhooks/calcom', '/webhooks/retell'], express.raw({ type: () => true, limit: deps.bodyLimit ?? '100kb' }));
-  app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+  app.use(jsonBody({ limit: deps.bodyLimit ?? '100kb' }));
   // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
   app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
 
@@ -94,7 +95,6 @@ export function createApp(deps: AppDeps): Express {
   const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
   const features = deps.features ?? createFeatureSwitches({ db: pool });
   const routes = new ApiRoutes(registry, {
-    authFailures: authFailures.check,
     authenticate: authenticate(deps.pool, authFailures.failed),
     platform: requirePlatformToken(deps.platformAdminToken, authFailures.failed),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),

@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { PayloadCodecError } from '../temporal/payload-codec';
+import type { FailureHook } from './auth';
 import { HttpError, unauthorized, validationErrorFrom } from './errors';
+import { jsonBody } from './json-body';
 
 /**
  * Temporal's remote codec protocol (the Web UI's and the CLI's `--codec-endpoint`), served by the
@@ -65,14 +67,9 @@ export const redactCodecToken = (url: string | undefined): string | undefined =>
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const bearer = (header: string | undefined) => /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
 
-type FailureHook = (req: Request, res: Response, next: NextFunction, error: unknown) => void;
-
 export function codecServer(
   options: CodecServerOptions,
-  authFailures: { check: RequestHandler; failed: FailureHook } = {
-    check: (_req, _res, next) => next(),
-    failed: (_req, _res, next, error) => next(error),
-  },
+  authFailures: { failed: FailureHook } = { failed: (_req, _res, next, error) => next(error) },
 ): Router {
   const router = Router();
   const allowed = new Set(options.allowedOrigins);
@@ -135,7 +132,7 @@ export function codecServer(
 
   for (const path of [`${CODEC_PATH}/:op`, `${CODEC_PATH}/:token/:op`]) {
     router.options(path, known, cors, preflight);
-    router.post(path, known, cors, authFailures.check, authorise, namespaced, express.json({ limit: BODY_LIMIT }), handle);
+    router.post(path, known, cors, authorise, namespaced, jsonBody({ limit: BODY_LIMIT }), handle);
   }
   return router;
 }

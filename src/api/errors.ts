@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError, ValidationError, type FieldIssue } from '../errors';
+import { JsonTooDeepError } from './json-body';
 
 /** The one error body of the API: `{"error": {"code", "message", "details"}}`. */
 export interface ErrorBody {
@@ -107,9 +108,17 @@ export function toHttpError(error: unknown): HttpError {
     const status = STATUS_BY_CODE[error.code] ?? 409;
     return new HttpError(status, error.code, error.message, error.details);
   }
+  if (error instanceof JsonTooDeepError) {
+    return new HttpError(400, 'validation_error', error.message, {
+      fields: [{ field: 'body', message: `must not nest objects and arrays more than ${error.maxDepth} levels deep` }],
+      maxDepth: error.maxDepth,
+    });
+  }
   const body = error as { type?: string; status?: number; expose?: boolean; message?: string };
   if (body?.type === 'entity.parse.failed') return new HttpError(400, 'malformed_json', 'the request body is not valid JSON');
   if (body?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'the request body is too large');
+  if (body?.type === 'charset.unsupported' || body?.type === 'encoding.unsupported')
+    return new HttpError(415, 'unsupported_media_type', body.message ?? 'unsupported charset or content encoding');
   if (body?.expose && body.status && body.status < 500) return new HttpError(body.status, 'bad_request', body.message ?? 'bad request');
   const pg = fromPostgres(error as { code?: string });
   if (pg) return pg;

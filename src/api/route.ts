@@ -5,7 +5,7 @@ import type { Feature } from '../companies/definitions';
 import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
 import { ValidationError, type FieldIssue } from '../errors';
-import { validationErrorFrom } from './errors';
+import { HttpError, validationErrorFrom } from './errors';
 import { ErrorResponse } from './fields';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -55,8 +55,6 @@ export interface RouteSpec<P, Q, B> {
 }
 
 export interface RouteGuards {
-  /** Runs first on every authenticated route (throttles invalid credentials before any lookup). */
-  authFailures?: RequestHandler;
   authenticate: RequestHandler;
   platform: RequestHandler;
   /** Runs after authenticate on API-key routes (per-key request limit). */
@@ -94,6 +92,22 @@ function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string)
   return result.data;
 }
 
+/** The request carries a body (a Content-Length above 0, or a chunked one); an empty POST does not. */
+const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/**
+ * A route with a JSON body takes `application/json` only (any UTF charset): a body of another type
+ * is 415, not a 400 about fields it never had a chance to carry.
+ */
+function assertJsonBody(req: Request): void {
+  if (hasBody(req) && !req.is('application/json'))
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `the request body must be application/json, not ${req.headers['content-type'] || 'a body without Content-Type'}`,
+    );
+}
+
 const openApiPath = (path: string) => path.replace(/:([A-Za-z_]\w*)/g, '{$1}');
 
 const STANDARD_ERRORS: Record<number, string> = {
@@ -124,15 +138,14 @@ export class ApiRoutes {
     const { features } = this.guards;
     if (spec.feature && (spec.access === 'public' || spec.access === 'platform' || !features))
       throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a feature switch needs an API-key route and the switches`);
-    const first = this.guards.authFailures ? [this.guards.authFailures] : [];
-    const keyGuards = [...first, this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
-    const guard: RequestHandler[] =
-      spec.access === 'public' ? [] : spec.access === 'platform' ? [...first, this.guards.platform] : keyGuards;
+    const keyGuards = [this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
+    const guard: RequestHandler[] = spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : keyGuards;
     const handler: RequestHandler = async (req, res, next) => {
       try {
         const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
         if (auth) assertRole(auth, spec.access as Role);
         if (spec.feature) await features!.require(auth.companyId, spec.feature);
+        if (spec.body) assertJsonBody(req);
         const ctx: HandlerContext<P, Q, B> = {
           params: parse(spec.params, req.params, 'params'),
           query: parse(spec.query, req.query, 'query'),
@@ -165,7 +178,7 @@ export class ApiRoutes {
     }
     const bodyErrors = spec.body ? [413, 415] : [];
     const keyErrors = spec.access === 'platform' ? [429] : [403, 404, 409, 429];
-    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...keyErrors, ...bodyErrors, 503];
+    const errorStatuses = spec.access === 'public' ? [400, ...bodyErrors, 503] : [400, 401, ...keyErrors, ...bodyErrors, 503];
     for (const status of errorStatuses) {
       responses[status] ??= { description: STANDARD_ERRORS[status], content: { 'application/json': { schema: ErrorResponse } } };
     }
