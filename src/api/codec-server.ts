@@ -11,8 +11,9 @@ import { jsonBody } from './json-body';
  * Temporal's remote codec protocol (the Web UI's and the CLI's `--codec-endpoint`), served by the
  * API process: `POST <endpoint>/decode` and `POST <endpoint>/encode` with a body
  * `{"payloads": [{"metadata": {"encoding": "<base64>", ...}, "data": "<base64>"}]}` (protobuf
- * JSON: bytes in base64) and the same shape back, decoded or encoded with the product's payload
- * codec. The endpoint is `/codec`.
+ * JSON: bytes in base64; `{}` is an empty list, as the CLI sends a query's or signal's empty
+ * arguments) and the same shape back, decoded or encoded with the product's payload codec. The
+ * endpoint is `/codec`.
  *
  * - Authorised by the codec token (CODEC_AUTH_TOKEN): `Authorization: Bearer <token>` (the CLI's
  *   `--codec-auth`, scripts, a proxy), or the token as a path segment, endpoint
@@ -47,7 +48,20 @@ const MAX_PAYLOADS = 10_000;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
 const PayloadJson = z.object({ metadata: z.record(z.string(), base64).nullish(), data: base64.nullish() });
-const PayloadsJson = z.object({ payloads: z.array(PayloadJson).max(MAX_PAYLOADS) });
+/**
+ * Protobuf JSON leaves an empty repeated field out: the CLI encodes a query's or a signal's empty
+ * argument list as `{}`. A missing (or null) list is an empty one; an unknown field is refused,
+ * as Temporal's own codec handler (protojson) refuses it.
+ */
+const PayloadsJson = z
+  .object({
+    payloads: z
+      .array(PayloadJson)
+      .max(MAX_PAYLOADS)
+      .nullish()
+      .transform((p) => p ?? []),
+  })
+  .strict();
 
 const fromJson = (p: z.infer<typeof PayloadJson>): Payload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])),
