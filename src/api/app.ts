@@ -7,9 +7,10 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Durability } from '../temporal/durability';
 import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
-import { codecServer, redactCodecToken, type CodecServerOptions } from './codec-server';
+import { codecServer, type CodecServerOptions } from './codec-server';
 import { errorHandler, notFoundHandler } from './errors';
 import { jsonBody } from './json-body';
+import { serializeRequest } from './request-log';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
@@ -76,8 +77,8 @@ export function createApp(deps: AppDeps): Express {
     pinoHttp({
       logger: deps.logger,
       autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
-      // The codec token may be a path segment (the Web UI's endpoint): never logged.
-      serializers: { req: (req: { url?: string }) => Object.assign(req, { url: redactCodecToken(req.url) }) },
+      // Tokens in URLs (unsubscribe, codec, webhook ids, query parameters) and credential headers: never logged.
+      serializers: { req: serializeRequest },
     }),
   );
   app.use(deps.metrics.middleware);
