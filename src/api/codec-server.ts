@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { PayloadCodecError } from '../temporal/payload-codec';
 import type { FailureHook } from './auth';
 import { HttpError, unauthorized, validationErrorFrom } from './errors';
-import { jsonBody } from './json-body';
+import { assertJsonBody, jsonBody } from './json-body';
 
 /**
  * Temporal's remote codec protocol (the Web UI's and the CLI's `--codec-endpoint`), served by the
@@ -128,6 +128,7 @@ export function codecServer(
 
   const handle: RequestHandler = async (req, res, next) => {
     try {
+      assertJsonBody(req);
       const parsed = PayloadsJson.safeParse(req.body ?? {});
       if (!parsed.success) throw validationErrorFrom(parsed.error, 'body');
       const payloads = parsed.data.payloads.map(fromJson);

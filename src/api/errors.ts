@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError, ValidationError, type FieldIssue } from '../errors';
-import { JsonTooDeepError } from './json-body';
 
 /** The one error body of the API: `{"error": {"code", "message", "details"}}`. */
 export interface ErrorBody {
@@ -108,13 +107,13 @@ export function toHttpError(error: unknown): HttpError {
     const status = STATUS_BY_CODE[error.code] ?? 409;
     return new HttpError(status, error.code, error.message, error.details);
   }
-  if (error instanceof JsonTooDeepError) {
-    return new HttpError(400, 'validation_error', error.message, {
-      fields: [{ field: 'body', message: `must not nest objects and arrays more than ${error.maxDepth} levels deep` }],
-      maxDepth: error.maxDepth,
+  const body = error as { type?: string; status?: number; expose?: boolean; message?: string; maxDepth?: number };
+  // JsonTooDeepError (src/api/json-body.ts), as body-parser passes it on.
+  if (body?.type === 'entity.too.deep')
+    return new HttpError(400, 'validation_error', body.message ?? 'the JSON body is nested too deep', {
+      fields: [{ field: 'body', message: `must not nest objects and arrays more than ${body.maxDepth} levels deep` }],
+      maxDepth: body.maxDepth,
     });
-  }
-  const body = error as { type?: string; status?: number; expose?: boolean; message?: string };
   if (body?.type === 'entity.parse.failed') return new HttpError(400, 'malformed_json', 'the request body is not valid JSON');
   if (body?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'the request body is too large');
   if (body?.type === 'charset.unsupported' || body?.type === 'encoding.unsupported')

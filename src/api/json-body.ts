@@ -1,4 +1,5 @@
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
+import { HttpError } from './errors';
 
 /** Deepest nesting of objects and arrays a JSON body may have (the root counts as 1). */
 export const MAX_JSON_DEPTH = 64;
@@ -62,4 +63,20 @@ export function jsonBody(options: { limit: string | number; maxDepth?: number })
       if (exceedsJsonDepth(text, maxDepth)) throw new JsonTooDeepError(maxDepth);
     },
   });
+}
+
+/** The request carries a body (a Content-Length above 0, or a chunked one); an empty POST does not. */
+const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/**
+ * A route with a JSON body takes `application/json` only (any UTF charset): a body of another type
+ * is 415, not a 400 about fields it never had a chance to carry (jsonBody leaves it unparsed).
+ */
+export function assertJsonBody(req: Request): void {
+  if (hasBody(req) && !req.is('application/json'))
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `the request body must be application/json, not ${req.headers['content-type'] || 'a body without Content-Type'}`,
+    );
 }

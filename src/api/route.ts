@@ -5,7 +5,8 @@ import type { Feature } from '../companies/definitions';
 import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
 import { ValidationError, type FieldIssue } from '../errors';
-import { HttpError, validationErrorFrom } from './errors';
+import { validationErrorFrom } from './errors';
+import { assertJsonBody } from './json-body';
 import { ErrorResponse } from './fields';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -90,22 +91,6 @@ function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string)
   const result = schema.safeParse(value);
   if (!result.success) throw validationErrorFrom(result.error, where);
   return result.data;
-}
-
-/** The request carries a body (a Content-Length above 0, or a chunked one); an empty POST does not. */
-const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-
-/**
- * A route with a JSON body takes `application/json` only (any UTF charset): a body of another type
- * is 415, not a 400 about fields it never had a chance to carry.
- */
-function assertJsonBody(req: Request): void {
-  if (hasBody(req) && !req.is('application/json'))
-    throw new HttpError(
-      415,
-      'unsupported_media_type',
-      `the request body must be application/json, not ${req.headers['content-type'] || 'a body without Content-Type'}`,
-    );
 }
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z_]\w*)/g, '{$1}');

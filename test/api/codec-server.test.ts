@@ -166,6 +166,16 @@ describe('codec server: POST /codec/{encode,decode}', () => {
     });
     expect(malformed.status).toBe(400);
 
+    const plainText = await fetch(`${api.url}/codec/decode`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'text/plain' },
+      body: JSON.stringify({ payloads: [value('x')] }),
+    });
+    expect([plainText.status, ((await plainText.json()) as { error: { code: string } }).error.code]).toEqual([
+      415,
+      'unsupported_media_type',
+    ]);
+
     const large = await post('/codec/encode', { payloads: [value('x'.repeat(300_000))] }, bearer);
     expect(large.status).toBe(200);
   });
