@@ -97,8 +97,8 @@ function checkedLookup(policy: OutgoingPolicy): LookupFunction {
 }
 
 /**
- * The agents that enforce rule 3, one for https (and, with allowLoopback, one for http), made once
- * per caller so that connections are kept alive and reused.
+ * The agents that enforce rule 3, one for https and one for http (an http URL passes rule 1 only
+ * with allowLoopback), made once per caller so that connections are kept alive and reused.
  */
 export function outgoingAgents(policy: OutgoingPolicy = {}): { for(url: URL): http.Agent; destroy(): void } {
   const options = {
