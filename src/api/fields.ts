@@ -99,6 +99,7 @@ export const OutgoingUrl = z
   })
   .openapi({
     format: 'uri',
+    pattern: '^https://',
     description: 'https only; never a loopback, private, link-local or otherwise non-public address',
     example: 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91b',
   });
