@@ -56,6 +56,8 @@ export function phoneCountry(countries: { branch?: string | null; company?: stri
 export type PhoneResult = { ok: true; e164: string } | { ok: false; message: string };
 
 const EXAMPLE = 'e.g. +34 600 123 456';
+/** What a typed number may contain: digits (any script), spaces, ( ) . / - and a leading +. */
+const TYPED = /^\+?[\p{Nd} ().\/-]+$/u;
 
 /** `raw` (as a person typed it, or as a sender sent it) in E.164, or why it cannot be read. */
 export function toE164(raw: string, country: CountryCode | null): PhoneResult {
@@ -111,16 +113,23 @@ export function e164OrUndefined(raw: string | null | undefined, country: Country
 }
 
 /**
- * A phone number in a request, as a person types it (`(415) 555-0142`, `+34 600 123 456`). The
- * service reads it against the record's country and stores it in E.164, or answers 400 naming
- * the field: the country depends on the branch the request names, so it is known only there.
+ * A phone number in a request, as a person types it (`(415) 555-0142`, `+34 600 123 456`). One
+ * with its country code is checked here in full (no country needed), so a bad one is named with
+ * the request's other bad fields; a national one is read by the service against the record's
+ * country (the branch the request names, else the company), which only the service knows. Either
+ * way the service stores E.164, or answers 400 naming the field.
  */
 export const PhoneInput = z
   .string()
   .trim()
   .min(1, { message: `must be a phone number, ${EXAMPLE}` })
   .max(40)
-  .regex(/^\+?[\p{Nd} ().\/-]+$/u, { message: `must be a phone number: digits, spaces, ( ) . / - and a leading +, ${EXAMPLE}` })
+  .regex(TYPED, { message: `must be a phone number: digits, spaces, ( ) . / - and a leading +, ${EXAMPLE}` })
+  .superRefine((value, ctx) => {
+    if (!value.startsWith('+') || !TYPED.test(value)) return;
+    const read = toE164(value, null);
+    if (!read.ok) ctx.addIssue({ code: 'custom', message: read.message });
+  })
   .openapi({
     description:
       "As typed: a number without its country code is read in the branch's country (else the company's); stored and returned in E.164",
