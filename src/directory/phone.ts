@@ -56,8 +56,12 @@ export function phoneCountry(countries: { branch?: string | null; company?: stri
 export type PhoneResult = { ok: true; e164: string } | { ok: false; message: string };
 
 const EXAMPLE = 'e.g. +34 600 123 456';
-/** What a typed number may contain: digits (any script), spaces, ( ) . / - and a leading +. */
-const TYPED = /^\+?[\p{Nd} ().\/-]+$/u;
+/**
+ * What a typed number may contain: digits (ASCII or full-width, as phone keyboards type them),
+ * spaces, ( ) . / - and a leading +. Written without Unicode classes: the OpenAPI document carries
+ * it as a pattern, and clients and fuzzers in other languages must compile it.
+ */
+const TYPED = /^\+?[0-9\uFF10-\uFF19 ().\/-]+$/;
 
 /** `raw` (as a person typed it, or as a sender sent it) in E.164, or why it cannot be read. */
 export function toE164(raw: string, country: CountryCode | null): PhoneResult {
@@ -140,9 +144,11 @@ export const PhoneInput = z
 export const PhoneE164 = z.string().openapi({ description: 'E.164', example: '+34600123456' });
 
 /** A country with a phone numbering plan, ISO 3166-1 alpha-2 (`es` is read as `ES`). */
+const COUNTRY_MESSAGE = 'must be an ISO 3166-1 alpha-2 country code with a phone numbering plan, e.g. ES, US, FR';
 export const Country = z
   .string()
   .trim()
+  .regex(/^[A-Za-z]{2}$/, { message: COUNTRY_MESSAGE })
   .toUpperCase()
-  .refine(isPhoneCountry, { message: 'must be an ISO 3166-1 alpha-2 country code with a phone numbering plan, e.g. ES, US, FR' })
+  .refine((c) => !/^[A-Z]{2}$/.test(c) || isPhoneCountry(c), { message: COUNTRY_MESSAGE })
   .openapi({ example: 'ES' });
