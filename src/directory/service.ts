@@ -1,8 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import type { AppointmentSource } from '../appointments/definitions';
-import { withTransaction } from '../db/transaction';
-import type { Queryable } from '../db/transaction';
+import { withTransaction, type Queryable } from '../db/transaction';
 import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../errors';
 import { countryOfTimeZone, e164OrThrow, e164OrUndefined, phoneCountry } from './phone';
 import type {
@@ -33,11 +32,11 @@ import {
   insertService,
   insertStaff,
   listAppointments,
-  phoneCountries,
   listBranches,
   listCustomers,
   listServices,
   listStaff,
+  phoneCountries,
   replaceStaffServices,
   updateAppointment,
   updateBranch,
