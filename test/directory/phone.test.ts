@@ -39,9 +39,10 @@ describe('phone numbers in E.164', () => {
   });
 
   it('the same digits are different numbers in different countries', () => {
-    expect(ok('600 123 456', 'ES')).not.toBe(ok('+33 600 123 456', null));
-    // 600 123 456 is no US number (nine digits), and no French one without its leading 0 trunk prefix… but it is a valid French national significant number.
-    expect(refused('600 123 456', 'US')).toMatch(/not a valid phone number/);
+    expect(ok('600 123 456', 'ES')).toBe('+34600123456');
+    expect(ok('600 123 456', 'FR')).toBe('+33600123456');
+    // Nine digits are no US number.
+    expect(refused('600 123 456', 'US')).toMatch(/not a valid phone number in US/);
   });
 
   it('refuses junk, numbers invalid in their country, extensions, and national numbers with no country', () => {
