@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { DirectoryService } from '../directory/service';
+import { senderPhone, type DirectoryService } from '../directory/service';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { PolicyService } from '../policies/service';
 import { calcomSignatureMatches } from './signatures';
@@ -134,18 +134,19 @@ export function createCalcomWebhook({ pool, directory, policies, logger }: Calco
     }
   }
 
-  async function customerFor(companyId: string, attendee: z.infer<typeof Attendee>): Promise<string> {
+  async function customerFor(companyId: string, attendee: z.infer<typeof Attendee>, branchId: string): Promise<string> {
     if (attendee.email) {
       const id = await store.customerIdByEmail(pool, companyId, attendee.email);
       if (id) return id;
     }
-    if (attendee.phoneNumber) {
-      const [match] = await store.customersByPhone(pool, companyId, attendee.phoneNumber);
+    // E.164, read in the booked branch's country (else the company's); one that does not read is left out.
+    const phone = await senderPhone(pool, companyId, branchId, attendee.phoneNumber);
+    if (phone) {
+      const [match] = await store.customersByPhone(pool, companyId, phone);
       if (match) return match.id;
     }
     const email = attendee.email && z.email().safeParse(attendee.email).success ? attendee.email : null;
     const timeZone = attendee.timeZone && Intl.supportedValuesOf('timeZone').includes(attendee.timeZone) ? attendee.timeZone : 'UTC';
-    const phone = attendee.phoneNumber && /^\+?[0-9 ()-]{6,20}$/.test(attendee.phoneNumber) ? attendee.phoneNumber : undefined;
     const customer = await directory.createCustomer(companyId, { name: attendee.name, email, phone, timeZone });
     return customer.id;
   }
@@ -163,7 +164,7 @@ export function createCalcomWebhook({ pool, directory, policies, logger }: Calco
       return recordOnly(key, d, 'rejected', 'payload.startTime, payload.endTime and an attendee are required');
     const existing = await store.appointmentIdByBookingUid(pool, companyId, key.bookingUid);
     if (existing) return recordOnly(key, d, 'ignored', 'the booking is already an appointment', existing);
-    const customerId = await customerFor(companyId, attendee);
+    const customerId = await customerFor(companyId, attendee, map.branch_id);
     let row: store.DeliveryRow | undefined;
     return applyOnce(key, d, async () => {
       await directory.createAppointment(

@@ -4,6 +4,7 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { CallbackService } from '../callbacks/service';
 import { PRIORITIES } from '../callbacks/definitions';
+import { phoneReader } from '../directory/service';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { PolicyService } from '../policies/service';
 import { retellSignatureMatches } from './signatures';
@@ -11,8 +12,9 @@ import * as store from './store';
 
 /**
  * The phone agent's (Retell's) custom function calls. The company is the one whose Retell API key
- * verifies `x-retell-signature`; the caller is the company's customer whose phone number matches
- * the call's `from_number` (last nine digits). Every answer is JSON the agent can read out: a
+ * verifies `x-retell-signature`; the caller is the company's customer whose phone number is the
+ * call's `from_number` (both in E.164; a national number is read in the country of the
+ * integration's default branch, else the company's; one that does not read is no number). Every answer is JSON the agent can read out: a
  * `message` sentence plus the facts; an unknown caller gets a sentence, never another company's
  * or another customer's data. Changes go through the policy engine (cancel, reschedule; recorded
  * as made by the phone agent for this call) and the callback service (one callback per call).
@@ -90,13 +92,14 @@ export function createRetellWebhook({ pool, policies, callbacks, logger, now = (
     if (!RETELL_FUNCTIONS.includes(name)) return say(`I cannot do "${body.name}" on this line.`, { ok: false, error: 'unknown_function' });
     const args = Args[name].safeParse(body.args);
     if (!args.success) return { kind: 'invalid', message: 'invalid request: body.args', fields: fields(args.error, 'body.args') };
-    const from = body.call.from_number ?? null;
+    const phone = await phoneReader(pool, companyId, integration.default_branch_id);
+    const from = phone(body.call.from_number) ?? null;
     const callers = from ? await store.customersByPhone(pool, companyId, from) : [];
     const caller = callers.length === 1 ? callers[0] : undefined;
     const callRow = await store.upsertCall(pool, companyId, {
       externalCallId: body.call.call_id,
       fromNumber: from,
-      toNumber: body.call.to_number ?? null,
+      toNumber: phone(body.call.to_number) ?? null,
       customerId: caller?.id ?? null,
       branchId: caller?.home_branch_id ?? integration.default_branch_id,
     });

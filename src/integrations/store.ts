@@ -212,9 +212,6 @@ export async function customerIdByEmail(db: Queryable, companyId: string, email:
   return rows[0]?.id;
 }
 
-/** The last nine digits of a phone number (country prefixes and punctuation vary; the index is on the same expression). */
-export const phoneTail = (phone: string) => phone.replace(/\D/g, '').slice(-9);
-
 export interface CallerRow {
   id: string;
   name: string;
@@ -223,15 +220,11 @@ export interface CallerRow {
   time_zone: string;
 }
 
-/** The company's customers whose phone number ends with the caller's last nine digits. */
-export async function customersByPhone(db: Queryable, companyId: string, phone: string): Promise<CallerRow[]> {
-  const tail = phoneTail(phone);
-  if (tail.length < 6) return [];
+/** The company's customers with this phone number (E.164, as stored). */
+export async function customersByPhone(db: Queryable, companyId: string, e164: string): Promise<CallerRow[]> {
   const { rows } = await db.query<CallerRow>(
-    `SELECT id, name, phone, home_branch_id, time_zone FROM customers
-      WHERE company_id = $1 AND phone IS NOT NULL AND right(regexp_replace(phone, '\\D', '', 'g'), 9) = $2
-      ORDER BY created_at LIMIT 5`,
-    [companyId, tail],
+    `SELECT id, name, phone, home_branch_id, time_zone FROM customers WHERE company_id = $1 AND phone = $2 ORDER BY created_at LIMIT 5`,
+    [companyId, e164],
   );
   return rows;
 }

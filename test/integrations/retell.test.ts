@@ -186,7 +186,7 @@ describe('Retell function-call webhook', () => {
     const b = await setUp();
     await book(a.company, a.dir, Date.now() + 3 * 24 * H);
     // A number no customer of B has (A's customers are not B's).
-    const unknown = await signed(fn('check_cancellation_policy', {}, undefined, '+44 7700 900123'), b.apiKey);
+    const unknown = await signed(fn('check_cancellation_policy', {}, undefined, '+44 7400 123456'), b.apiKey);
     expect(unknown.status).toBe(200);
     expect(unknown.body).toEqual({
       message: 'I could not find a customer with this phone number. I can arrange a callback instead.',
@@ -200,13 +200,13 @@ describe('Retell function-call webhook', () => {
       { status: 'scheduled' },
     ]);
     // An unknown caller can still ask for a callback: the integration's default branch takes it.
-    const cb = await signed(fn('request_callback', { name: 'Eva' }, undefined, '+44 7700 900123'), b.apiKey);
+    const cb = await signed(fn('request_callback', { name: 'Eva' }, undefined, '+44 7400 123456'), b.apiKey);
     expect(cb.body).toMatchObject({ ok: true, priority: 'normal' });
     const row = (
       await api.pool.query(`SELECT branch_id, customer_id, customer_name, phone_number FROM callback_requests WHERE id = $1`, [
         cb.body.callbackId,
       ])
     ).rows[0];
-    expect(row).toEqual({ branch_id: b.dir.branch.id, customer_id: null, customer_name: 'Eva', phone_number: '+44 7700 900123' });
+    expect(row).toEqual({ branch_id: b.dir.branch.id, customer_id: null, customer_name: 'Eva', phone_number: '+447400123456' });
   });
 });
