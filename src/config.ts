@@ -94,8 +94,10 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_POSTGRES_PORT: port(5433),
 
-  // Temporal: TEMPORAL_ADDRESS, or the CLI dev server (SQLite file under DATA_DIR, Web UI).
+  // Temporal: TEMPORAL_ADDRESS, or the CLI dev server (SQLite file under DATA_DIR, Web UI), or with
+  // TEMPORAL_PERSISTENCE=postgres the full Temporal server on the same PostgreSQL (no Web UI).
   TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_PERSISTENCE: optionalString.pipe(z.enum(['sqlite', 'postgres']).default('sqlite')),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('appointments'),
   TEMPORAL_CLI_PATH: optionalString,

@@ -120,7 +120,13 @@ function printBanner(
     '',
     'Appointment orchestrator is running',
     `  API            ${apiUrl}   (docs ${apiUrl}/docs, readiness ${apiUrl}/health/ready)`,
-    `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
+    `  Temporal       ${temporalAddress}${
+      uiUrl
+        ? `   (Web UI ${uiUrl})`
+        : config.TEMPORAL_PERSISTENCE === 'postgres' && !config.TEMPORAL_ADDRESS
+          ? '   (server on PostgreSQL; no Web UI in this mode)'
+          : ''
+    }`,
     ...(config.CODEC_AUTH_TOKEN
       ? [
           `  Codec server   ${apiUrl}/codec   (payloads are encrypted in Temporal; ${uiUrl ? 'the Web UI decodes them here; ' : ''}` +

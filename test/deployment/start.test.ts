@@ -15,9 +15,12 @@ const TOKEN = 'start-test-platform-token-0123456789';
  * `npm start`'s all-in-one mode as a user runs it: its own PostgreSQL and Temporal dev server
  * (Web UI, SQLite file), migrations, worker, API and local channel sinks; a notification goes
  * end to end; SIGTERM stops everything; a second start on the same data finds the first run's
- * notification and its workflow again.
+ * notification and its workflow again. In the suite's TEMPORAL_PERSISTENCE=postgres mode, npm start
+ * inherits it: the full Temporal server with its data in the embedded PostgreSQL, and no Web UI.
  */
-describe('npm start (all-in-one)', () => {
+const onPostgres = process.env.TEMPORAL_PERSISTENCE === 'postgres';
+
+describe(`npm start (all-in-one, Temporal ${onPostgres ? 'server on PostgreSQL' : 'dev server'})`, () => {
   let dataDir: string;
   let env: Record<string, string>;
   let child: ChildProcess | undefined;
@@ -83,11 +86,9 @@ describe('npm start (all-in-one)', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
 
-  it('runs the whole service, delivers a notification, stops cleanly and keeps its data across a restart', async () => {
-    await start();
-    expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
+  /** The dev server's Web UI answers and is pointed at the API's codec server (--ui-codec-endpoint), whose token is in the endpoint. */
+  async function expectWebUiWithCodec(): Promise<void> {
     expect((await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).status).toBe(200);
-    // The Web UI is pointed at the API's codec server (--ui-codec-endpoint), whose token is in the endpoint.
     const settings = JSON.stringify(await (await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/api/v1/settings`)).json());
     const endpoint = new RegExp(`http://127\\.0\\.0\\.1:${env.PORT}/codec/[A-Za-z0-9_-]{24,}`).exec(settings)?.[0];
     expect(endpoint).toBeDefined();
@@ -107,6 +108,17 @@ describe('npm start (all-in-one)', () => {
       body: JSON.stringify({ payloads: [] }),
     });
     expect(decoded.status).toBe(200);
+  }
+
+  it('runs the whole service, delivers a notification, stops cleanly and keeps its data across a restart', async () => {
+    await start();
+    expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
+    if (onPostgres) {
+      expect(output).toContain(`Temporal       127.0.0.1:${env.TEMPORAL_DEV_PORT}   (server on PostgreSQL; no Web UI in this mode)`);
+      await expect(fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).rejects.toThrow();
+    } else {
+      await expectWebUiWithCodec();
+    }
 
     const company = await api('POST', '/v1/companies', TOKEN, { name: 'Start Salon' });
     const key = company.body.apiKey.key;
@@ -132,7 +144,8 @@ describe('npm start (all-in-one)', () => {
     expect(await stop()).toBe(0);
     expect(output).toContain('"msg":"stopped"');
 
-    // Same DATA_DIR: PostgreSQL and the Temporal dev server's SQLite file both kept the first run.
+    // Same DATA_DIR: PostgreSQL and the Temporal dev server's SQLite file (or the Temporal server's
+    // databases in that PostgreSQL) both kept the first run.
     await start();
     expect((await api('GET', `/v1/notifications/${id}`, key)).body.status).toBe('delivered');
     const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/dev/embedded-postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { startTemporalServer } from '../../src/dev/temporal-server';
 import { migrate } from '../../src/db/migrate';
 import { freePort } from '../../src/dev/free-port';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
@@ -13,7 +14,9 @@ import { TEST_PAYLOAD_KEYS } from './encryption';
 /**
  * Starts the real servers the suite runs against, once for all test files:
  * - PostgreSQL: DATABASE_URL if set, else a throwaway embedded server; migrated to the latest level.
- * - Temporal: TEMPORAL_ADDRESS if set, else the official CLI dev server (in-memory SQLite).
+ * - Temporal: TEMPORAL_ADDRESS if set, else the official CLI dev server (in-memory SQLite), or with
+ *   TEMPORAL_PERSISTENCE=postgres the full Temporal server with its persistence and visibility in
+ *   that PostgreSQL (the production topology; src/dev/temporal-server.ts).
  * Their addresses reach the test workers through the environment (TEST_DATABASE_URL, TEST_TEMPORAL_ADDRESS).
  * Time-skipping servers are per test file (time is global to such a server).
  */
@@ -42,7 +45,30 @@ export default async function globalSetup(): Promise<void> {
 
   let address = process.env.TEMPORAL_ADDRESS;
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-  if (!address) {
+  const persistence = process.env.TEMPORAL_PERSISTENCE ?? 'sqlite';
+  if (!['sqlite', 'postgres'].includes(persistence)) throw new Error(`TEMPORAL_PERSISTENCE must be sqlite or postgres, not ${persistence}`);
+  if (!address && persistence === 'postgres') {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-test-temporal-'));
+    // Its own two databases beside the suite's: in the throwaway server, or named after the test
+    // database on a DATABASE_URL server.
+    const testDatabase = new URL(databaseUrl).pathname.slice(1);
+    const temporal = await startTemporalServer({
+      postgresUrl: adminUrl ?? databaseUrl,
+      dataDir,
+      namespace,
+      databases: process.env.DATABASE_URL
+        ? { temporal: `${testDatabase}_temporal`, visibility: `${testDatabase}_temporal_visibility` }
+        : undefined,
+    });
+    process.stderr.write(
+      `\n[global-setup] Temporal server on PostgreSQL at ${temporal.address}: schemas ${temporal.timings.schemaMs} ms, ready ${temporal.timings.startMs} ms\n`,
+    );
+    stops.push(async () => {
+      await temporal.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+    address = temporal.address;
+  } else if (!address) {
     const temporal = await startTemporalDevServer({ namespace });
     stops.push(temporal.stop);
     address = temporal.address;
