@@ -158,6 +158,7 @@ export function uiCodecEndpoint(config: Config): string | undefined {
 export const scheduleOptions = (config: Config): ScheduleOptions => ({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
+  calcomDeliveryBodyTtlHours: config.CALCOM_DELIVERY_BODY_TTL_HOURS,
   reconcile: {
     every: `${config.RECONCILE_EVERY_SECONDS}s`,
     graceSeconds: config.RECONCILE_GRACE_SECONDS,
