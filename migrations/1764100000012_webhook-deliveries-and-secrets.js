@@ -10,7 +10,7 @@
  *   of SECRET_KEYS (src/integrations/secret-box.ts). A migration cannot read the deployment's keys,
  *   so existing rows keep their plaintext in webhook_secret (now nullable) until the application
  *   seals them: `npm run migrate` does it right after migrating when SECRET_KEYS is set, and every
- *   API process does it at start-up (src/integrations/secret-store.ts). Exactly one of the two is
+ *   API process does it at start-up (src/integrations/secrets.ts). Exactly one of the two is
  *   set on every row. Down: refuses while any secret is sealed (`npm run secrets -- decrypt` first).
  * - calcom_deliveries.payload: nullable. The body is kept only where an operator needs it
  *   (rejected and unmapped deliveries) and only for CALCOM_DELIVERY_BODY_TTL_HOURS; the hourly

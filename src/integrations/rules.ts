@@ -63,8 +63,8 @@ export const MAX_JSON_DEPTH = 64;
 
 /**
  * The parsed body with every string (and key) made storable: PostgreSQL's text and jsonb cannot
- * hold U+0000 or a lone surrogate, so they become U+FFFD. `undefined` when nested deeper than
- * MAX_JSON_DEPTH (checked before any further recursion).
+ * hold U+0000 or a lone surrogate, so they become U+FFFD. Throws TooDeep when nested deeper than
+ * MAX_JSON_DEPTH (checked before going one level further).
  */
 export function storable(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return cleanText(value);

@@ -4,7 +4,7 @@ import type { PayloadKey } from '../temporal/payload-codec';
 /**
  * Tenant secrets at rest (the Cal.com webhook secret, the Retell API key): AES-256-GCM under the
  * newest key of SECRET_KEYS, with the key's id stored beside the ciphertext so that every key the
- * process has still opens what older keys sealed (rotation: src/integrations/secret-store.ts).
+ * process has still opens what older keys sealed (rotation: src/integrations/secrets.ts).
  *
  * A sealed secret is `iv (12 random bytes) || ciphertext || tag (16 bytes)`. The additional
  * authenticated data binds it to where it is stored and to its key id (`<context>\n<key id>`, the
