@@ -551,20 +551,23 @@ describe('Cal.com webhook', () => {
       startsAt,
       attendees: [{ email: 'x@example.test', name: 42 }, guest('g@example.test')],
     });
+    // Nested 10,000 deep (signed, so from Cal.com or whoever holds the secret): refused before any recursion overflows.
+    const deep = `{"triggerEvent":"BOOKING_CREATED","payload":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
     const answers = [];
-    for (const raw of [notJson, noTrigger, noAttendee, badStart, badBooker]) answers.push(await deliver(raw));
-    expect(answers.map((a) => [a.status, a.body.outcome])).toEqual(Array(5).fill([200, 'rejected']));
+    for (const raw of [notJson, noTrigger, noAttendee, badStart, badBooker, deep]) answers.push(await deliver(raw));
+    expect(answers.map((a) => [a.status, a.body.outcome])).toEqual(Array(6).fill([200, 'rejected']));
     expect(answers.map((a) => a.body.detail)).toEqual([
       'the body is not JSON (a custom payload template in Cal.com that is not JSON?)',
       'the body has no triggerEvent (a custom payload template in Cal.com?)',
       'payload.attendees has no attendee the booking is for',
       'payload.startTime and payload.endTime must be ISO 8601 instants',
       'the attendee the booking is for: payload.attendees.0.name: Invalid input: expected string, received number',
+      'the body is JSON nested too deeply',
     ]);
     expect(await appointmentsOf(company.id)).toBe(0);
     const listed = await api.request('GET', '/v1/calcom/deliveries?outcome=rejected', { key: company.manager });
     expect(listed.status).toBe(200);
-    expect(listed.body).toHaveLength(5);
+    expect(listed.body).toHaveLength(6);
     const byDetail = new Map(listed.body.map((d: { detail: string; body: unknown }) => [d.detail, d.body]));
     expect(byDetail.get('the body is not JSON (a custom payload template in Cal.com that is not JSON?)')).toBe(notJson);
     expect(byDetail.get('payload.attendees has no attendee the booking is for')).toEqual(JSON.parse(noAttendee));
