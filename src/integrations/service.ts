@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { withTransaction } from '../db/transaction';
 import { NotFoundError, ValidationError } from '../errors';
 import type { CalcomDeliveryView, EventMapInput, EventMapView, IntegrationInput, IntegrationView } from './schemas';
-import type { SecretBox } from './secret-box';
+import { SecretBoxError, type SecretBox } from './secret-box';
 import { bookingUidOfKey } from './rules';
 import { sealFor, secretOf } from './secrets';
 import * as store from './store';
@@ -74,8 +74,16 @@ export function createIntegrationService({ pool, secrets, publicBaseUrl }: { poo
     }
   }
 
+  /** The company's integrations; a secret this process cannot open (a key missing from SECRET_KEYS) shows as `????`. */
   async function listIntegrations(companyId: string): Promise<IntegrationView[]> {
-    return (await store.listIntegrations(pool, companyId)).map((r) => view(r, secretOf(secrets, r), false));
+    return (await store.listIntegrations(pool, companyId)).map((r) => {
+      try {
+        return view(r, secretOf(secrets, r), false);
+      } catch (error) {
+        if (!(error instanceof SecretBoxError)) throw error;
+        return view(r, '????', false);
+      }
+    });
   }
 
   const mapView = (r: store.EventMapRow): EventMapView => ({

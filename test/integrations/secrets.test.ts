@@ -132,6 +132,11 @@ describe('integration secrets at rest', () => {
       await api.pool.query(`SELECT count(*)::int AS n FROM calcom_deliveries WHERE company_id = $1`, [b.id]).then((r) => r.rows[0].n),
     ).toBe(0);
     expect((await ping(ia.body.webhookPath, ia.body.secret)).status).toBe(200);
+    // The operator still sees the integration (and may set a new secret); the hint says it cannot be read.
+    const listed = await api.request('GET', '/v1/integrations', { key: b.admin });
+    expect([listed.status, listed.body[0].secretHint]).toEqual([200, '…????']);
+    const reset = await api.request('PUT', '/v1/integrations/calcom', { key: b.admin, body: { secret: `whsec_${randomUUID()}` } });
+    expect((await ping(ib.body.webhookPath, reset.body.secret)).status).toBe(200);
   });
 
   it('a production API without SECRET_KEYS refuses to start, naming the variable', async () => {
