@@ -352,8 +352,14 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
      * An administrator's correction (times, staff, status, notes), outside the policy engine: no
      * decision, fee, quota or modification record (a customer's move is POST .../reschedule). The
      * appointment's workflow is told after COMMIT all the same, so its reminders follow the row.
+     * `options.within` runs inside the transaction, after the row is updated.
      */
-    updateAppointment: async (companyId: string, id: string, patch: In<typeof UpdateAppointment>) => {
+    updateAppointment: async (
+      companyId: string,
+      id: string,
+      patch: In<typeof UpdateAppointment>,
+      options: { within?: (tx: PoolClient, appointment: AppointmentRow) => Promise<void> } = {},
+    ) => {
       const { view, after } = await withTransaction(pool, async (tx) => {
         const current = found(await findAppointment(tx, companyId, id, { forUpdate: true }), 'appointment', id);
         if (current.status === 'cancelled') throw new ConflictError(`appointment ${id} is cancelled`, 'appointment_cancelled');
@@ -373,6 +379,8 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
         }
         if (issues.length > 0) throw invalid(issues);
         const updated = (await updateAppointment(tx, companyId, id, patch))!;
+        // E.g. the calendar's webhook records its delivery in the same transaction.
+        await options.within?.(tx, updated);
         const after = await onAppointmentChanged?.(tx, companyId, updated);
         return { view: appointmentView(updated), after };
       });

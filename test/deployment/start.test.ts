@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../src/dev/free-port';
-import { devPayloadKeysFile } from '../../src/dev/payload-keys';
+import { createHmac } from 'node:crypto';
+import { devPayloadKeysFile, devSecretKeysFile } from '../../src/dev/payload-keys';
 import { productDataConverter } from '../../src/temporal/data-converter';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/temporal/payload-codec';
 
@@ -40,6 +41,8 @@ describe(`npm start (all-in-one, Temporal ${onPostgres ? 'server on PostgreSQL' 
       // No keys given (the suite's are in the environment): npm start generates its development key.
       PAYLOAD_KEYS: '',
       PAYLOAD_KEYS_FILE: '',
+      SECRET_KEYS: '',
+      SECRET_KEYS_FILE: '',
     };
   });
   afterAll(() => {
@@ -141,6 +144,17 @@ describe(`npm start (all-in-one, Temporal ${onPostgres ? 'server on PostgreSQL' 
     if (!output.includes('SMTP dev sink not started')) {
       expect(output).toMatch(/"to":\["lucia@example.test"\].*email delivered to the local dev inbox/);
     }
+    // A Cal.com integration: its secret sealed with the key npm start generated into DATA_DIR/secret-keys, its own URL.
+    const calcom = await api('PUT', '/v1/integrations/calcom', key, {});
+    expect(calcom.body.webhookUrl).toBe(`http://127.0.0.1:${env.PORT}${calcom.body.webhookPath}`);
+    const ping = async () => {
+      const raw = JSON.stringify({ triggerEvent: 'PING', createdAt: new Date().toISOString(), payload: {} });
+      const signature = createHmac('sha256', calcom.body.secret).update(raw).digest('hex');
+      const res = await fetch(calcom.body.webhookUrl, { method: 'POST', headers: { 'x-cal-signature-256': signature }, body: raw });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect((await ping()).body).toMatchObject({ outcome: 'ignored' });
+    expect(fs.statSync(devSecretKeysFile(dataDir)).mode & 0o777).toBe(0o600);
     expect(await stop()).toBe(0);
     expect(output).toContain('"msg":"stopped"');
 
@@ -148,6 +162,8 @@ describe(`npm start (all-in-one, Temporal ${onPostgres ? 'server on PostgreSQL' 
     // databases in that PostgreSQL) both kept the first run.
     await start();
     expect((await api('GET', `/v1/notifications/${id}`, key)).body.status).toBe('delivered');
+    // The secret opens after the restart (the same key file).
+    expect((await ping()).status).toBe(200);
     const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
     try {
       const described = await connection.workflowService.describeWorkflowExecution({

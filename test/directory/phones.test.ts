@@ -93,8 +93,11 @@ describe('phone numbers are E.164, whatever the user typed', () => {
         body: { secret: apiKey, defaultBranchId: branch.id },
       });
       expect(set.status).toBe(201);
+      hookPaths.set(apiKey, set.body.webhookPath);
       return { co, saved, apiKey };
     }
+    /** Each integration has its own webhook URL (`/webhooks/retell/<hook id>`). */
+    const hookPaths = new Map<string, string>();
     const call = async (apiKey: string, from: string) => {
       const raw = JSON.stringify({
         name: 'check_cancellation_policy',
@@ -108,7 +111,10 @@ describe('phone numbers are E.164, whatever the user typed', () => {
           call_status: 'ongoing',
         },
       });
-      const r = await api.request('POST', '/webhooks/retell', { raw, headers: { 'x-retell-signature': await Retell.sign(raw, apiKey) } });
+      const r = await api.request('POST', hookPaths.get(apiKey)!, {
+        raw,
+        headers: { 'x-retell-signature': await Retell.sign(raw, apiKey) },
+      });
       expect(r.status).toBe(200);
       return r.body;
     };
@@ -220,7 +226,8 @@ describe('phone numbers are E.164, whatever the user typed', () => {
     const us = await company({ timeZone: 'America/Los_Angeles' });
     const branch = (await post(us.admin, '/v1/branches', { name: 'SF', timeZone: 'America/Los_Angeles' })).body;
     const service = (await post(us.admin, '/v1/services', { branchId: branch.id, name: 'Cut', durationMinutes: 30 })).body;
-    const secret = (await api.request('PUT', '/v1/integrations/calcom', { key: us.admin, body: {} })).body.secret as string;
+    const integration = (await api.request('PUT', '/v1/integrations/calcom', { key: us.admin, body: {} })).body;
+    const secret = integration.secret as string;
     const eventTypeId = `${Math.floor(Math.random() * 1e9)}`;
     expect(
       (
@@ -251,7 +258,7 @@ describe('phone numbers are E.164, whatever the user typed', () => {
           organizer: { name: 'SF', email: 'sf@example.test', timeZone: 'America/Los_Angeles' },
         },
       });
-      const r = await api.request('POST', '/webhooks/calcom', {
+      const r = await api.request('POST', integration.webhookPath, {
         raw,
         headers: { 'x-cal-signature-256': createHmac('sha256', secret).update(raw).digest('hex') },
       });

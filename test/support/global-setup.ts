@@ -9,7 +9,7 @@ import { freePort } from '../../src/dev/free-port';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
 import { writeWorkflowBundle } from '../../src/temporal/worker';
 import { Connection } from '@temporalio/client';
-import { TEST_PAYLOAD_KEYS } from './encryption';
+import { TEST_PAYLOAD_KEYS, TEST_SECRET_KEYS } from './encryption';
 
 /**
  * Starts the real servers the suite runs against, once for all test files:
@@ -24,6 +24,9 @@ export default async function globalSetup(): Promise<void> {
   // Payload encryption on for the whole suite (test clients, workers, and the processes tests start).
   process.env.PAYLOAD_KEYS = TEST_PAYLOAD_KEYS;
   delete process.env.PAYLOAD_KEYS_FILE;
+  // The integrations' secrets likewise (no process the tests start writes a key file into the repository).
+  process.env.SECRET_KEYS = TEST_SECRET_KEYS;
+  delete process.env.SECRET_KEYS_FILE;
   const stops: Array<() => Promise<void>> = [];
   (globalThis as { __stopServers?: () => Promise<void> }).__stopServers = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
