@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { purgeIdempotencyKeys } from '../src/db/idempotency';
 import { reconcileOutbox, type OutboxSource, type ReconcileOptions } from '../src/db/outbox';
+import { purgeDeliveryBodies } from '../src/integrations/store';
 
 export interface MaintenanceDeps {
   pool: Pool;
@@ -21,6 +22,14 @@ export function createMaintenanceActivities({ pool, logger, client, taskQueue, o
       const deleted = await purgeIdempotencyKeys(pool, input.olderThanHours);
       if (deleted > 0) logger.info({ deleted, olderThanHours: input.olderThanHours }, 'purged expired idempotency keys');
       return { deleted };
+    },
+
+    /** Empties Cal.com delivery bodies kept longer than `olderThanHours` (the rows stay), a thousand rows per statement. */
+    async purgeCalcomDeliveryBodies(input: { olderThanHours: number }): Promise<{ purged: number }> {
+      let purged = 0;
+      for (let n = 1000; n === 1000; purged += n) n = await purgeDeliveryBodies(pool, input.olderThanHours, 1000);
+      if (purged > 0) logger.info({ purged, olderThanHours: input.olderThanHours }, 'purged kept Cal.com delivery bodies');
+      return { purged };
     },
 
     /**

@@ -10,7 +10,8 @@
 #      PostgreSQL + Temporal CLI dev server + worker + API) with a fresh temporary DATA_DIR and free
 #      ports, and waits for "Appointment orchestrator is running";
 #   3. creates a company (platform token) and, with its admin key, one branch, service, staff
-#      member, customer, appointment and a spare API key, so the ids Schemathesis is given exist;
+#      member, customer, appointment, a spare API key and its Cal.com and Retell integrations (their
+#      webhook URLs' hook ids), so the ids Schemathesis is given exist;
 #   4. runs `schemathesis run` with the checks not_a_server_error, status_code_conformance,
 #      content_type_conformance, response_schema_conformance, a fixed seed and a bounded number of
 #      examples per operation, under a wall-clock cap;
@@ -134,18 +135,18 @@ done
 log "service up after $((SECONDS - started))s"
 
 # --- 3. A company, its admin key, and one of each directory entity -----------------------------
-# POST JSON to the API; prints the reply body; fails unless the status is 2xx.
-api_post() { # token path json
-  "$PY" - "$BASE$2" "$1" "$3" <<'PY'
+# POST (or another method) JSON to the API; prints the reply body; fails unless the status is 2xx.
+api_post() { # token path json [method]
+  "$PY" - "$BASE$2" "$1" "$3" "${4:-POST}" <<'PY'
 import json, sys, urllib.request, urllib.error
-url, token, body = sys.argv[1:4]
-req = urllib.request.Request(url, data=body.encode(), method="POST",
+url, token, body, method = sys.argv[1:5]
+req = urllib.request.Request(url, data=body.encode(), method=method,
                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
         print(r.read().decode())
 except urllib.error.HTTPError as e:
-    sys.exit(f"POST {url} -> {e.code}: {e.read().decode()}")
+    sys.exit(f"{method} {url} -> {e.code}: {e.read().decode()}")
 PY
 }
 json_get() { "$PY" -c 'import json,sys; v=json.load(sys.stdin)
@@ -162,7 +163,14 @@ CUSTOMER_ID="$(api_post "$ADMIN_KEY" /v1/customers "{\"name\":\"Sam\",\"email\":
 # (GET /v1/api-keys lists the admin key), so that operation gets this id and no other.
 SPARE_KEY_ID="$(api_post "$ADMIN_KEY" /v1/api-keys '{"name":"revoked by schemathesis","role":"agent"}' | json_get id)"
 APPOINTMENT_ID="$(api_post "$ADMIN_KEY" /v1/appointments "{\"customerId\":\"$CUSTOMER_ID\",\"branchId\":\"$BRANCH_ID\",\"serviceId\":\"$SERVICE_ID\",\"staffId\":\"$STAFF_ID\",\"startsAt\":\"2030-03-01T10:00:00+01:00\",\"endsAt\":\"2030-03-01T10:30:00+01:00\"}" | json_get id)"
-log "company ready: admin key ${ADMIN_KEY:0:8}…, branch $BRANCH_ID, service $SERVICE_ID, staff $STAFF_ID, customer $CUSTOMER_ID, appointment $APPOINTMENT_ID"
+# The company's Cal.com and Retell integrations: their webhook URLs carry an id of their own
+# (/webhooks/<provider>/<hook id>), offered to the webhook operations half of the time (401 without
+# a valid signature; the other half, generated ids: 404).
+CALCOM_HOOK="$(api_post "$ADMIN_KEY" /v1/integrations/calcom '{}' PUT | json_get webhookPath)"
+RETELL_HOOK="$(api_post "$ADMIN_KEY" /v1/integrations/retell '{"secret":"key_schemathesis_0123456789abcdef"}' PUT | json_get webhookPath)"
+CALCOM_HOOK_ID="${CALCOM_HOOK##*/}"
+RETELL_HOOK_ID="${RETELL_HOOK##*/}"
+log "company ready: admin key ${ADMIN_KEY:0:8}…, branch $BRANCH_ID, service $SERVICE_ID, staff $STAFF_ID, customer $CUSTOMER_ID, appointment $APPOINTMENT_ID, webhooks $CALCOM_HOOK $RETELL_HOOK"
 
 # The ids above, offered for path `id` of the matching operations (half of the time; the other half
 # Schemathesis generates its own UUIDs, i.e. 404s), and for the id fields of request bodies and
@@ -182,6 +190,8 @@ staff = { values = ["$STAFF_ID"] }
 customer = { values = ["$CUSTOMER_ID"] }
 appointment = { values = ["$APPOINTMENT_ID"] }
 directory = { values = ["$BRANCH_ID", "$SERVICE_ID", "$STAFF_ID", "$CUSTOMER_ID", "$APPOINTMENT_ID"] }
+calcom_hook = { values = ["$CALCOM_HOOK_ID"] }
+retell_hook = { values = ["$RETELL_HOOK_ID"] }
 
 [parameters]
 "body.branchId" = { dictionary = "branch", probability = 0.5 }
@@ -225,6 +235,14 @@ parameters = { "path.id" = { dictionary = "customer", probability = 0.5 } }
 [[operations]]
 include-path-regex = "^/v1/appointments/"
 parameters = { "path.id" = { dictionary = "appointment", probability = 0.5 } }
+
+[[operations]]
+include-path-regex = "^/webhooks/calcom/"
+parameters = { "path.hookId" = { dictionary = "calcom_hook", probability = 0.5 } }
+
+[[operations]]
+include-path-regex = "^/webhooks/retell/"
+parameters = { "path.hookId" = { dictionary = "retell_hook", probability = 0.5 } }
 TOML
 
 # --- 4. Schemathesis ---------------------------------------------------------------------------

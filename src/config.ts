@@ -66,6 +66,14 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: port(3000),
   BODY_LIMIT: z.string().default('100kb'),
+  /**
+   * The webhooks' own body limits (their senders', not the API's): a Cal.com booking with long free
+   * texts or a seated event's attendees; a Retell call object with its transcript and word timings.
+   */
+  CALCOM_WEBHOOK_BODY_LIMIT: z.string().default('1mb'),
+  RETELL_WEBHOOK_BODY_LIMIT: z.string().default('5mb'),
+  /** How long the body of a rejected or unmapped Cal.com delivery is kept for an operator (the hourly purge empties it). */
+  CALCOM_DELIVERY_BODY_TTL_HOURS: z.coerce.number().int().min(1).max(8760).default(168),
   /** Requests per minute per API key (429 above it); 0 turns the limit off. */
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   /** Failed authentications per minute per client address; past it, failures are 429 (valid credentials always pass); 0 turns it off. */
@@ -94,8 +102,10 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_POSTGRES_PORT: port(5433),
 
-  // Temporal: TEMPORAL_ADDRESS, or the CLI dev server (SQLite file under DATA_DIR, Web UI).
+  // Temporal: TEMPORAL_ADDRESS, or the CLI dev server (SQLite file under DATA_DIR, Web UI), or with
+  // TEMPORAL_PERSISTENCE=postgres the full Temporal server on the same PostgreSQL (no Web UI).
   TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_PERSISTENCE: optionalString.pipe(z.enum(['sqlite', 'postgres']).default('sqlite')),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('appointments'),
   TEMPORAL_CLI_PATH: optionalString,
@@ -128,6 +138,11 @@ export const configSchema = z.object({
   // to start without); in development npm start keeps a generated key in DATA_DIR/payload-keys.
   PAYLOAD_KEYS: optionalString,
   PAYLOAD_KEYS_FILE: optionalString,
+  // Tenant secrets at rest (src/integrations/secret-box.ts): the same format, a separate ring, read by
+  // the API (and `migrate`, which seals existing rows). Required for the API with NODE_ENV=production;
+  // in development npm start keeps a generated key in DATA_DIR/secret-keys.
+  SECRET_KEYS: optionalString,
+  SECRET_KEYS_FILE: optionalString,
   /** The codec server's token (src/api/codec-server.ts); unset: no codec server (npm start generates one). */
   CODEC_AUTH_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (a long random secret)').optional()),
   /** Browser origins allowed to call the codec server (the Web UI's); default: the dev Web UI's, on localhost and 127.0.0.1. */
@@ -151,9 +166,10 @@ export const configSchema = z.object({
 
 /**
  * The service's settings, and the notification channels' (src/channels/config.ts), read once.
- * `payloadKeys`: PAYLOAD_KEYS or PAYLOAD_KEYS_FILE parsed and checked (undefined when neither is set).
+ * `payloadKeys`: PAYLOAD_KEYS or PAYLOAD_KEYS_FILE parsed and checked (undefined when neither is set);
+ * `secretKeys` likewise from SECRET_KEYS or SECRET_KEYS_FILE.
  */
-export type Config = z.infer<typeof configSchema> & { channels: ChannelConfig; payloadKeys?: PayloadKey[] };
+export type Config = z.infer<typeof configSchema> & { channels: ChannelConfig; payloadKeys?: PayloadKey[]; secretKeys?: PayloadKey[] };
 
 /** Settings that only make sense together. */
 function consistent(c: z.infer<typeof configSchema>, issue: (path: string, message: string) => void): void {
@@ -171,6 +187,7 @@ function consistent(c: z.infer<typeof configSchema>, issue: (path: string, messa
     issue('WORKFLOW_INFRA_RETRY_MAX_SECONDS', 'must not be shorter than WORKFLOW_INFRA_RETRY_INITIAL_MS');
   }
   if (c.PAYLOAD_KEYS && c.PAYLOAD_KEYS_FILE) issue('PAYLOAD_KEYS_FILE', 'set PAYLOAD_KEYS or PAYLOAD_KEYS_FILE, not both');
+  if (c.SECRET_KEYS && c.SECRET_KEYS_FILE) issue('SECRET_KEYS_FILE', 'set SECRET_KEYS or SECRET_KEYS_FILE, not both');
 }
 
 /**
@@ -196,19 +213,27 @@ export function unsubscribeLinksOf(c: Config): UnsubscribeLinks {
   return { secret, baseUrl: c.PUBLIC_BASE_URL ?? `http://${host}:${c.PORT}`, ttlDays: c.UNSUBSCRIBE_LINK_TTL_DAYS };
 }
 
-/** The payload keys from PAYLOAD_KEYS or the PAYLOAD_KEYS_FILE; problems name the variable (never a key). */
-function payloadKeysOf(c: z.infer<typeof configSchema>, issue: (path: string, message: string) => void): PayloadKey[] | undefined {
-  const [variable, read] = c.PAYLOAD_KEYS
-    ? ['PAYLOAD_KEYS', () => c.PAYLOAD_KEYS!]
-    : c.PAYLOAD_KEYS_FILE
-      ? ['PAYLOAD_KEYS_FILE', () => fs.readFileSync(c.PAYLOAD_KEYS_FILE!, 'utf8')]
+/**
+ * A key ring from its variable or its file (PAYLOAD_KEYS / PAYLOAD_KEYS_FILE, SECRET_KEYS /
+ * SECRET_KEYS_FILE); problems name the variable (never a key).
+ */
+function keyRingOf(
+  variable: 'PAYLOAD_KEYS' | 'SECRET_KEYS',
+  inline: string | undefined,
+  file: string | undefined,
+  issue: (path: string, message: string) => void,
+): PayloadKey[] | undefined {
+  const [name, read] = inline
+    ? [variable, () => inline]
+    : file
+      ? [`${variable}_FILE`, () => fs.readFileSync(file, 'utf8')]
       : [undefined, undefined];
-  if (!variable || !read) return undefined;
+  if (!name || !read) return undefined;
   try {
     return parsePayloadKeys(read());
   } catch (error) {
-    if (error instanceof PayloadKeysError) issue(variable, error.message);
-    else issue(variable, `cannot read ${c.PAYLOAD_KEYS_FILE}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    if (error instanceof PayloadKeysError) issue(name, error.message);
+    else issue(name, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     return undefined;
   }
 }
@@ -237,16 +262,18 @@ export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let payloadKeys: PayloadKey[] | undefined;
+  let secretKeys: PayloadKey[] | undefined;
   const parsed = configSchema
     .superRefine((c, ctx) => {
       const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
       consistent(c, issue);
-      payloadKeys = payloadKeysOf(c, issue);
+      payloadKeys = keyRingOf('PAYLOAD_KEYS', c.PAYLOAD_KEYS, c.PAYLOAD_KEYS_FILE, issue);
+      secretKeys = keyRingOf('SECRET_KEYS', c.SECRET_KEYS, c.SECRET_KEYS_FILE, issue);
     })
     .safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
-  return { ...parsed.data, channels: loadChannelConfig(env), payloadKeys };
+  return { ...parsed.data, channels: loadChannelConfig(env), payloadKeys, secretKeys };
 }

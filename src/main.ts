@@ -1,4 +1,5 @@
 import { migrateCommand } from './commands/migrate';
+import { secretsCommand } from './commands/secrets';
 import { serveCommand } from './commands/serve';
 import { validateDeploymentCommand } from './commands/validate-deployment';
 import { logger } from './logger';
@@ -7,7 +8,8 @@ const USAGE = `usage: main <command>
   start                 all-in-one: Postgres + Temporal dev server (unless configured), migrations, worker and API
   worker                the Temporal worker (needs DATABASE_URL, TEMPORAL_ADDRESS)
   api                   the HTTP API (needs DATABASE_URL, TEMPORAL_ADDRESS)
-  migrate [up|down] [n] run migrations against DATABASE_URL
+  migrate [up|down] [n] run migrations against DATABASE_URL (then seal integration secrets in clear, with SECRET_KEYS)
+  secrets <status|rotate|decrypt>  the integrations' secrets at rest (SECRET_KEYS)
   validate-deployment   check tables, migration level, FK types, Temporal, search attributes; exit 1 naming what is missing`;
 
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
       return serveCommand('api');
     case 'migrate':
       return migrateCommand(args);
+    case 'secrets':
+      return secretsCommand(args);
     case 'validate-deployment':
       return validateDeploymentCommand();
     default:

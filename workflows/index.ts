@@ -5,4 +5,4 @@
 export { notificationWorkflow } from './notification';
 export { callbackWorkflow } from './callback';
 export { appointmentWorkflow } from './appointment';
-export { purgeIdempotencyKeysWorkflow, reconcileOutboxWorkflow } from './maintenance';
+export { purgeCalcomDeliveryBodiesWorkflow, purgeIdempotencyKeysWorkflow, reconcileOutboxWorkflow } from './maintenance';

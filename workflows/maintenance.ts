@@ -13,6 +13,14 @@ export async function purgeIdempotencyKeysWorkflow(input: { olderThanHours: numb
 }
 
 /**
+ * Empties the bodies of Cal.com deliveries kept past CALCOM_DELIVERY_BODY_TTL_HOURS (rejected and
+ * unmapped ones, kept for an operator); run hourly by a Temporal Schedule.
+ */
+export async function purgeCalcomDeliveryBodiesWorkflow(input: { olderThanHours: number }): Promise<{ purged: number }> {
+  return maintenance.purgeCalcomDeliveryBodies(input);
+}
+
+/**
  * The outbox reconciler, run every minute by a Temporal Schedule: starts the workflow of rows
  * committed while Temporal was down or slow, and finishes rows whose workflow was terminated.
  */

@@ -25,6 +25,7 @@ import { createFeatureSwitches, type FeatureSwitches } from '../companies/featur
 import { createCompanyService } from '../companies/service';
 import { directoryRoutes } from '../directory/routes';
 import { createCalcomWebhook } from '../integrations/calcom';
+import { ephemeralSecretBox, type SecretBox } from '../integrations/secret-box';
 import { createRetellWebhook } from '../integrations/retell';
 import { integrationRoutes } from '../integrations/routes';
 import { createIntegrationService } from '../integrations/service';
@@ -47,6 +48,10 @@ export interface AppDeps {
   readiness: ReadinessCheck;
   platformAdminToken?: string;
   bodyLimit?: string;
+  /** The webhooks' own body limits (their senders' sizes, not the API's): default 1mb (Cal.com), 5mb (Retell). */
+  webhookBodyLimits?: { calcom?: string; retell?: string };
+  /** Seals the integrations' secrets (SECRET_KEYS); default: a random key (what it seals, no other process opens). */
+  secrets?: SecretBox;
   /** Requests per minute per API key; 0 turns the limit off. */
   rateLimitPerMinute?: number;
   /** Failed authentications per minute per client address before 429 (default 30); 0 turns it off. */
@@ -87,7 +92,9 @@ export function createApp(deps: AppDeps): Express {
   if (deps.codecServer) app.use(codecServer(deps.codecServer, authFailures));
   // Webhooks are verified over the exact bytes signed: their bodies stay raw (a Buffer), never parsed here.
   // (Twilio's webhook is a signed form: parsed below, its signature covers the parameters.)
-  app.use(['/webhooks/calcom', '/webhooks/retell'], express.raw({ type: () => true, limit: deps.bodyLimit ?? '100kb' }));
+  // Each with its sender's limit: a Retell call object carries the transcript with word timings (~130 KiB for a long call).
+  app.use('/webhooks/calcom', express.raw({ type: () => true, limit: deps.webhookBodyLimits?.calcom ?? '1mb' }));
+  app.use('/webhooks/retell', express.raw({ type: () => true, limit: deps.webhookBodyLimits?.retell ?? '5mb' }));
   app.use(jsonBody({ limit: deps.bodyLimit ?? '100kb' }));
   // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
   app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
@@ -130,10 +137,11 @@ export function createApp(deps: AppDeps): Express {
   consentRoutes(routes, createConsentService({ pool, logger, unsubscribeSecret: consent.unsubscribeSecret }), consent);
   policyRoutes(routes, policies);
   appointmentRoutes(routes, appointments);
+  const secrets = deps.secrets ?? ephemeralSecretBox();
   integrationRoutes(routes, {
-    integrations: createIntegrationService({ pool }),
-    calcom: createCalcomWebhook({ pool, directory, policies, logger }),
-    retell: createRetellWebhook({ pool, policies, callbacks, logger }),
+    integrations: createIntegrationService({ pool, secrets, publicBaseUrl: consent.publicBaseUrl }),
+    calcom: createCalcomWebhook({ pool, directory, policies, secrets, logger }),
+    retell: createRetellWebhook({ pool, policies, callbacks, secrets, logger }),
   });
   privacyRoutes(routes, createPrivacyService({ pool, client, logger, callbacks, notifications }));
 

@@ -47,13 +47,6 @@ export const IdempotencyKey = z
 
 export const IdempotencyKeyHeader = z.object({ 'idempotency-key': IdempotencyKey.optional() });
 
-/** E.164-ish: digits with optional leading `+`, spaces, parentheses and dashes. */
-export const Phone = z
-  .string()
-  .trim()
-  .regex(/^\+?[0-9 ()-]{6,20}$/, { message: 'must be a phone number such as +34 600 123 456' })
-  .openapi({ example: '+34 600 123 456' });
-
 export const Email = z.email({ message: 'must be an email address' }).max(320);
 
 /**

@@ -1,5 +1,6 @@
-import { DateTimeWithOffset, Phone, text, Uuid } from '../api/fields';
+import { DateTimeWithOffset, text, Uuid } from '../api/fields';
 import { z } from '../api/zod';
+import { PhoneInput } from '../directory/phone';
 import { ASSIGNMENT_REASONS, ATTEMPT_OUTCOMES, CALLBACK_STATUSES, ESCALATION_REASONS, PRIORITIES } from './definitions';
 
 /** Request and response schemas of the callback routes (validation and OpenAPI from one place). */
@@ -14,7 +15,10 @@ export const CreateCallback = z
     serviceId: Uuid.nullish().openapi({ description: 'What the callback is about: staff qualified for it are preferred' }),
     staffId: Uuid.nullish().openapi({ description: 'The preferred staff member (assigned if available and of the branch)' }),
     assignTo: Uuid.nullish().openapi({ description: 'Assign to this staff member (manager keys only): available and of the branch' }),
-    phoneNumber: Phone.optional().openapi({ description: 'The number to call; required without customerId' }),
+    phoneNumber: PhoneInput.optional().openapi({
+      description:
+        "The number to call, read in the branch's country (else the company's) unless it has +country code, stored in E.164; required without customerId",
+    }),
     customerName: text(1, 200).optional().openapi({ description: 'Required without customerId' }),
     priority: z.enum(PRIORITIES).default('normal'),
     notes: text(0, 2000).nullish(),

@@ -14,6 +14,7 @@ import { createFeatureSwitches, type FeatureSwitches } from '../companies/featur
 import { requestHash } from '../db/idempotency';
 import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '../errors';
+import { e164OrThrow, phoneCountry, toE164 } from '../directory/phone';
 import { DEFAULT_DURABILITY, type Durability } from '../temporal/durability';
 import { validateBusinessHours, type BusinessHours } from './business-hours';
 import {
@@ -239,15 +240,24 @@ export function createCallbackService(deps: CallbackServiceDeps) {
         const facts = await store.intakeFacts(tx, companyId, input.branchId, input.customerId ?? null);
         if (!facts) throw new NotFoundError('branch', input.branchId);
         const { branch, customer } = facts;
-        let { phoneNumber, customerName } = input;
+        const country = phoneCountry({ branch: facts.phoneCountry });
+        let { customerName } = input;
+        let phoneNumber = input.phoneNumber === undefined ? undefined : e164OrThrow(input.phoneNumber, country, 'body.phoneNumber');
         if (input.customerId) {
           if (!customer) throw new NotFoundError('customer', input.customerId);
-          phoneNumber ??= customer.phone ?? undefined;
           customerName ??= customer.name;
           if (!phoneNumber) {
-            throw new ValidationError('invalid request: body.phoneNumber', [
-              { field: 'body.phoneNumber', message: 'the customer has no phone number: give one' },
-            ]);
+            // The customer's number (E.164 since it was saved; one from before that may not read).
+            const theirs = customer.phone ? toE164(customer.phone, country) : undefined;
+            if (!theirs?.ok) {
+              throw new ValidationError('invalid request: body.phoneNumber', [
+                {
+                  field: 'body.phoneNumber',
+                  message: theirs ? `the customer's number ${theirs.message}: give one` : 'the customer has no phone number: give one',
+                },
+              ]);
+            }
+            phoneNumber = theirs.e164;
           }
         }
         if (input.serviceId && !(await store.exists(tx, 'services', companyId, input.serviceId))) {

@@ -31,8 +31,9 @@ export type SettingsRow = CallbackSettingsRow & { updatedAt: Date };
 
 /**
  * What creating a callback needs, in one statement: the branch (undefined for another company's
- * id), the company's and the branch's settings rows, and the customer's name, phone and time zone
- * when one is given (customer undefined: not the company's).
+ * id), the company's and the branch's settings rows, the customer's name, phone and time zone
+ * when one is given (customer undefined: not the company's), and the country phone numbers are read
+ * in (the branch's, else the company's; null: none).
  */
 export async function intakeFacts(
   db: Queryable,
@@ -44,11 +45,13 @@ export async function intakeFacts(
       branch: BranchFacts;
       settings: { company: CallbackSettingsRow | null; branch: CallbackSettingsRow | null };
       customer: { name: string; phone: string | null; timeZone: string | null } | undefined;
+      phoneCountry: string | null;
     }
   | undefined
 > {
   const { rows } = await db.query(
     `SELECT b.id, b.time_zone, b.opening_hours,
+            coalesce(b.country, (SELECT country FROM companies WHERE id = $1)) AS phone_country,
             (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id IS NULL) s) AS company_settings,
             (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id = $2) s) AS branch_settings,
             (SELECT jsonb_build_object('name', name, 'phone', phone, 'timeZone', time_zone) FROM customers WHERE company_id = $1 AND id = $3) AS customer
@@ -61,6 +64,7 @@ export async function intakeFacts(
     branch: { id: r.id, timeZone: r.time_zone, openingHours: r.opening_hours },
     settings: { company: r.company_settings, branch: r.branch_settings },
     customer: r.customer ?? undefined,
+    phoneCountry: r.phone_country,
   };
 }
 

@@ -8,6 +8,7 @@ import { startApi, type RunningApi } from '../runtime/api-process';
 import { resolveDependencies } from '../runtime/dependencies';
 import { startDevSinks } from '../runtime/dev-sinks';
 import { payloadCodecFor } from '../runtime/payload-encryption';
+import { secretBoxFor } from '../runtime/secret-keys';
 import { startWorker, type RunningWorker } from '../runtime/worker-process';
 import { connectTemporalClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/search-attributes';
@@ -38,6 +39,8 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
   }
   // Before anything connects: no keys, no start (in production; development keeps a key in DATA_DIR).
   const payloadCodec = payloadCodecFor(config, logger);
+  // Likewise the keys of the integrations' secrets, for the API (the worker never reads them).
+  const secretBox = role === 'worker' ? undefined : secretBoxFor(config, logger);
   // Before anything creates the SDK runtime (the dev server launcher does): SDK logs go to pino.
   installSdkRuntime(logger, { metricsBindAddress: config.WORKER_METRICS_BIND_ADDRESS });
   const deps = await resolveDependencies(config, logger, { embedded: role === 'all', uiCodecEndpoint: uiCodecEndpoint(config) });
@@ -76,7 +79,7 @@ export async function serveCommand(role: ProcessRole): Promise<number> {
       const schedules = await ensureSchedules(temporal.client, scheduleOptions(config));
       if (schedules.length) logger.info({ schedules }, 'created Temporal schedules');
     }
-    if (role !== 'worker') api = await startApi(config, pool, temporal, logger, payloadCodec);
+    if (role !== 'worker') api = await startApi(config, pool, temporal, logger, payloadCodec, secretBox!);
   } catch (error) {
     logger.error({ err: error }, 'start-up failed');
     await stop('startup-failure');
@@ -120,7 +123,13 @@ function printBanner(
     '',
     'Appointment orchestrator is running',
     `  API            ${apiUrl}   (docs ${apiUrl}/docs, readiness ${apiUrl}/health/ready)`,
-    `  Temporal       ${temporalAddress}${uiUrl ? `   (Web UI ${uiUrl})` : ''}`,
+    `  Temporal       ${temporalAddress}${
+      uiUrl
+        ? `   (Web UI ${uiUrl})`
+        : config.TEMPORAL_PERSISTENCE === 'postgres' && !config.TEMPORAL_ADDRESS
+          ? '   (server on PostgreSQL; no Web UI in this mode)'
+          : ''
+    }`,
     ...(config.CODEC_AUTH_TOKEN
       ? [
           `  Codec server   ${apiUrl}/codec   (payloads are encrypted in Temporal; ${uiUrl ? 'the Web UI decodes them here; ' : ''}` +
@@ -155,6 +164,7 @@ export function uiCodecEndpoint(config: Config): string | undefined {
 export const scheduleOptions = (config: Config): ScheduleOptions => ({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   idempotencyKeyTtlHours: config.IDEMPOTENCY_KEY_TTL_HOURS,
+  calcomDeliveryBodyTtlHours: config.CALCOM_DELIVERY_BODY_TTL_HOURS,
   reconcile: {
     every: `${config.RECONCILE_EVERY_SECONDS}s`,
     graceSeconds: config.RECONCILE_GRACE_SECONDS,

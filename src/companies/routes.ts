@@ -9,6 +9,7 @@ import {
   CreateCompany,
   CreatedApiKey,
   CreatedCompany,
+  UpdateCompany,
   UpdateCompanyFeatures,
 } from './schemas';
 import type { CompanyService } from './service';
@@ -34,6 +35,16 @@ export function companyRoutes(routes: ApiRoutes, companies: CompanyService): voi
       access: 'agent',
       responses: { 200: { description: 'The company', schema: Company } },
       handler: async ({ auth }) => ({ status: 200, body: await companies.getCompany(auth.companyId) }),
+    })
+    .add({
+      method: 'patch',
+      path: '/v1/company',
+      summary: 'Change the company’s country (where phone numbers without a country code are read)',
+      tags: ['companies'],
+      access: 'admin',
+      body: UpdateCompany,
+      responses: { 200: { description: 'The company', schema: Company } },
+      handler: async ({ auth, body }) => ({ status: 200, body: await companies.updateCompany(auth.companyId, body) }),
     })
     .add({
       method: 'get',

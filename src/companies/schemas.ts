@@ -1,17 +1,42 @@
 import { text, TimeZone, Uuid } from '../api/fields';
 import { ROLES } from '../api/roles';
 import { z } from '../api/zod';
+import { Country } from '../directory/phone';
+
+const CompanyCountry = Country.openapi({
+  description:
+    "The country phone numbers written without a country code are read in (ISO 3166-1 alpha-2); a branch may have its own. Absent on creation: the time zone's country (Europe/Madrid: ES), none for UTC (then numbers need their +country code)",
+});
 
 export const CreateCompany = z
   .object({
     name: text(1, 200),
     timeZone: TimeZone.default('UTC'),
+    country: CompanyCountry.optional(),
     adminKeyName: text(1, 100).default('first admin key'),
   })
   .strict()
   .openapi('CreateCompany');
 
-export const Company = z.object({ id: Uuid, name: z.string(), timeZone: z.string(), createdAt: z.iso.datetime() }).openapi('Company');
+export const Company = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    timeZone: z.string(),
+    country: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Where national phone numbers are read; null: none (numbers need +country code)' }),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Company');
+
+/** What an admin may change of the company. */
+export const UpdateCompany = z
+  .object({ country: CompanyCountry.nullable().openapi({ description: 'null: none (numbers need their +country code)' }) })
+  .partial()
+  .strict()
+  .openapi('UpdateCompany');
 
 export const CreateApiKey = z
   .object({

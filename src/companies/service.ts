@@ -4,7 +4,8 @@ import { withTransaction } from '../db/transaction';
 import { NotFoundError } from '../errors';
 import { featureStates } from './definitions';
 import { createFeatureSwitches, type FeatureSwitches } from './features';
-import type { CompanyFeatures, CreateApiKey, CreateCompany, UpdateCompanyFeatures } from './schemas';
+import { countryOfTimeZone } from '../directory/phone';
+import type { CompanyFeatures, CreateApiKey, CreateCompany, UpdateCompany, UpdateCompanyFeatures } from './schemas';
 import {
   findCompany,
   findCompanyFeatures,
@@ -12,6 +13,7 @@ import {
   insertCompany,
   listApiKeys,
   revokeApiKey,
+  updateCompanyCountry,
   upsertCompanyFeatures,
   type ApiKeyRow,
   type CompanyFeaturesRow,
@@ -19,7 +21,13 @@ import {
 } from './store';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
-export const companyView = (c: CompanyRow) => ({ id: c.id, name: c.name, timeZone: c.time_zone, createdAt: c.created_at.toISOString() });
+export const companyView = (c: CompanyRow) => ({
+  id: c.id,
+  name: c.name,
+  timeZone: c.time_zone,
+  country: c.country,
+  createdAt: c.created_at.toISOString(),
+});
 export const apiKeyView = (k: ApiKeyRow) => ({
   id: k.id,
   name: k.name,
@@ -39,15 +47,25 @@ export function createCompanyService({ pool, features = createFeatureSwitches({ 
     updatedBy: row?.updated_by ?? null,
   });
   return {
-    /** The company and its first admin key, in one transaction; the key is returned only here. */
+    /**
+     * The company and its first admin key, in one transaction; the key is returned only here. The
+     * country defaults to the time zone's (none for UTC): callers that never sent one keep working.
+     */
     createCompany: (input: z.output<typeof CreateCompany>) =>
       withTransaction(pool, async (tx) => {
-        const company = await insertCompany(tx, input);
+        const company = await insertCompany(tx, { ...input, country: input.country ?? countryOfTimeZone(input.timeZone) });
         const { row, key } = await insertApiKey(tx, company.id, input.adminKeyName, 'admin');
         return { company: companyView(company), apiKey: { ...apiKeyView(row), key } };
       }),
     getCompany: async (companyId: string) => {
       const company = await findCompany(pool, companyId);
+      if (!company) throw new NotFoundError('company');
+      return companyView(company);
+    },
+    /** Numbers already stored stay as they are (E.164 does not depend on the country); new ones are read in the new country. */
+    updateCompany: async (companyId: string, patch: z.output<typeof UpdateCompany>) => {
+      const company =
+        patch.country === undefined ? await findCompany(pool, companyId) : await updateCompanyCountry(pool, companyId, patch.country);
       if (!company) throw new NotFoundError('company');
       return companyView(company);
     },

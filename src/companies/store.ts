@@ -82,14 +82,25 @@ export interface CompanyRow {
   id: string;
   name: string;
   time_zone: string;
+  /** ISO 3166-1 alpha-2: where phone numbers without a country code are read; null: none. */
+  country: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export async function insertCompany(db: Queryable, input: { name: string; timeZone: string }): Promise<CompanyRow> {
-  const { rows } = await db.query<CompanyRow>(`INSERT INTO companies (name, time_zone) VALUES ($1, $2) RETURNING *`, [
+export async function insertCompany(db: Queryable, input: { name: string; timeZone: string; country: string | null }): Promise<CompanyRow> {
+  const { rows } = await db.query<CompanyRow>(`INSERT INTO companies (name, time_zone, country) VALUES ($1, $2, $3) RETURNING *`, [
     input.name,
     input.timeZone,
+    input.country,
+  ]);
+  return rows[0];
+}
+
+export async function updateCompanyCountry(db: Queryable, id: string, country: string | null): Promise<CompanyRow | undefined> {
+  const { rows } = await db.query<CompanyRow>(`UPDATE companies SET country = $2, updated_at = now() WHERE id = $1 RETURNING *`, [
+    id,
+    country,
   ]);
   return rows[0];
 }

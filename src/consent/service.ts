@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { withTransaction } from '../db/transaction';
 import { NotFoundError } from '../errors';
+import { e164OrUndefined } from '../directory/phone';
 import { CHANNELS, MESSAGE_KINDS, type Channel, type ConsentDecision, type MessageKind } from './definitions';
 import { decide, smsKeyword } from './rules';
 import * as store from './store';
@@ -186,13 +187,16 @@ export function createConsentService(deps: ConsentServiceDeps) {
     /**
      * An inbound SMS (already authenticated as Twilio's): STOP and its synonyms opt the number out
      * of SMS (both kinds), START opts it back in, for every customer with that number in every
-     * company (the sending number is the platform's). Anything else is ignored.
+     * company (the sending number is the platform's), matched in E.164. Anything else is ignored.
      */
     async inboundSms(from: string, body: string): Promise<{ action: 'opt_out' | 'opt_in' | 'none'; customers: number; changed: number }> {
       const action = smsKeyword(body);
       if (!action) return { action: 'none', customers: 0, changed: 0 };
+      // Twilio sends the sender in E.164; a number that does not read (a short code, a name) is nobody's.
+      const number = e164OrUndefined(from, null);
+      if (!number) return { action, customers: 0, changed: 0 };
       return withTransaction(pool, async (tx) => {
-        const customers = await store.customersByPhone(tx, from);
+        const customers = await store.customersByPhone(tx, number);
         let changed = 0;
         for (const c of customers) {
           const did = await store.setConsent(tx, {
@@ -203,7 +207,7 @@ export function createConsentService(deps: ConsentServiceDeps) {
             granted: action === 'opt_in',
             source: 'sms_keyword',
             apiKeyId: null,
-            actor: `sms ${body.trim().toUpperCase().slice(0, 20)} from ${maskNumber(from)}`,
+            actor: `sms ${body.trim().toUpperCase().slice(0, 20)} from ${maskNumber(number)}`,
             note: null,
           });
           if (did) changed++;

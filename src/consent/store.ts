@@ -99,17 +99,12 @@ export async function consentEvents(db: Queryable, companyId: string, customerId
 }
 
 /**
- * The customers, in every company, with this phone number (compared by its digits: stored numbers
- * are written freely, `+34 600 000 001`; carriers send E.164, `+34600000001`). An SMS keyword is
- * sent to the platform's number, which every company shares, so it answers for all of them.
+ * The customers, in every company, with this phone number (E.164: stored numbers are, and so is
+ * the sender's). An SMS keyword is sent to the platform's number, which every company shares, so
+ * it answers for all of them.
  */
-export async function customersByPhone(db: Queryable, phone: string): Promise<Array<{ company_id: string; id: string }>> {
-  const digits = phone.replace(/\D/g, '');
-  if (digits.length < 6) return [];
-  const { rows } = await db.query(
-    `SELECT company_id, id FROM customers WHERE phone IS NOT NULL AND regexp_replace(phone, '[^0-9]', '', 'g') = $1`,
-    [digits],
-  );
+export async function customersByPhone(db: Queryable, e164: string): Promise<Array<{ company_id: string; id: string }>> {
+  const { rows } = await db.query(`SELECT company_id, id FROM customers WHERE phone = $1`, [e164]);
   return rows;
 }
 

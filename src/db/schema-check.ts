@@ -32,6 +32,7 @@ export const REQUIRED_TABLES = [
   'customer_consents',
   'customer_consent_events',
   'company_features',
+  'phone_number_review',
 ] as const;
 
 export interface ForeignKeyColumn {

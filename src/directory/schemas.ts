@@ -1,6 +1,7 @@
-import { BooleanQuery, DateTimeWithOffset, Email, Name, OutgoingUrl, Pagination, Phone, text, TimeZone, Uuid } from '../api/fields';
+import { BooleanQuery, DateTimeWithOffset, Email, Name, OutgoingUrl, Pagination, text, TimeZone, Uuid } from '../api/fields';
 import { z } from '../api/zod';
 import { validateBusinessHours } from '../callbacks/business-hours';
+import { Country, PhoneE164, PhoneInput } from './phone';
 
 /** Request and response schemas of the directory routes (validation and OpenAPI from one place). */
 
@@ -31,7 +32,11 @@ export const OpeningHours = z
 const branchFields = {
   name: Name,
   timeZone: TimeZone,
-  phone: text(3, 40).nullish(),
+  country: Country.nullish().openapi({
+    description:
+      "Where this branch's phone numbers without a country code are read (ISO 3166-1 alpha-2); null: the company's. Absent on creation: the time zone's country (none for UTC)",
+  }),
+  phone: PhoneInput.nullish(),
   email: z.email().nullish(),
   openingHours: OpeningHours.nullish(),
 };
@@ -52,7 +57,8 @@ export const Branch = z
     id: Uuid,
     name: z.string(),
     timeZone: z.string(),
-    phone: z.string().nullable(),
+    country: z.string().nullable().openapi({ description: "null: the company's country applies" }),
+    phone: PhoneE164.nullable(),
     email: z.string().nullable(),
     openingHours: z.record(z.string(), z.array(z.object({ start: z.string(), end: z.string() }))).nullable(),
     createdAt: z.iso.datetime(),
@@ -112,7 +118,7 @@ const staffFields = {
   branchId: Uuid,
   name: Name,
   email: Email.nullable(),
-  phone: Phone.nullable(),
+  phone: PhoneInput.nullable(),
   role: z.enum(STAFF_ROLES),
   available: z.boolean(),
   timeZone: TimeZone,
@@ -146,7 +152,7 @@ export const Staff = z
     branchId: Uuid,
     name: z.string(),
     email: z.string().nullable(),
-    phone: z.string().nullable(),
+    phone: PhoneE164.nullable(),
     role: z.enum(STAFF_ROLES),
     available: z.boolean(),
     timeZone: z.string(),
@@ -176,7 +182,7 @@ export const PushSubscription = z
 const customerFields = {
   name: Name,
   email: Email.nullable(),
-  phone: Phone.nullable(),
+  phone: PhoneInput.nullable(),
   timeZone: TimeZone,
   homeBranchId: Uuid.nullable(),
   preferredStaffId: Uuid.nullable(),
@@ -200,7 +206,9 @@ export const UpdateCustomer = z.object(customerFields).partial().strict().openap
 
 export const CustomerQuery = Pagination.extend({
   branchId: Uuid.optional().openapi({ description: 'Home branch' }),
-  phone: text(1, 40).optional().openapi({ description: 'Exact phone number as stored (encode `+` as %2B)' }),
+  phone: PhoneInput.optional().openapi({
+    description: "The customer's number, read as on a customer (in the company's country unless it has +country code; encode `+` as %2B)",
+  }),
 }).strict();
 
 export const Customer = z
@@ -208,7 +216,7 @@ export const Customer = z
     id: Uuid,
     name: z.string(),
     email: z.string().nullable(),
-    phone: z.string().nullable(),
+    phone: PhoneE164.nullable(),
     timeZone: z.string(),
     homeBranchId: Uuid.nullable(),
     preferredStaffId: Uuid.nullable(),

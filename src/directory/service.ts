@@ -1,8 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import type { AppointmentSource } from '../appointments/definitions';
-import { withTransaction } from '../db/transaction';
+import { withTransaction, type Queryable } from '../db/transaction';
 import { ConflictError, NotFoundError, ValidationError, type FieldIssue } from '../errors';
+import { countryOfTimeZone, e164OrThrow, e164OrUndefined, phoneCountry } from './phone';
 import type {
   AppointmentQuery,
   CreateAppointment,
@@ -35,6 +36,7 @@ import {
   listCustomers,
   listServices,
   listStaff,
+  phoneCountries,
   replaceStaffServices,
   updateAppointment,
   updateBranch,
@@ -61,6 +63,7 @@ export const branchView = (b: BranchRow) => ({
   id: b.id,
   name: b.name,
   timeZone: b.time_zone,
+  country: b.country,
   phone: b.phone,
   email: b.email,
   openingHours: b.opening_hours,
@@ -118,6 +121,29 @@ export const appointmentView = (a: AppointmentRow) => ({
   createdAt: a.created_at.toISOString(),
   updatedAt: a.updated_at.toISOString(),
 });
+
+/**
+ * A number a sender sent (a Cal.com attendee's, a Retell caller's) in E.164, read in the branch's
+ * country (else the company's); undefined when it cannot be read: a webhook is not refused for it.
+ */
+export async function senderPhone(
+  db: Queryable,
+  companyId: string,
+  branchId: string | null,
+  raw: string | null | undefined,
+): Promise<string | undefined> {
+  return raw ? (await phoneReader(db, companyId, branchId))(raw) : undefined;
+}
+
+/** `senderPhone` for several numbers of one sender: the country is looked up once. */
+export async function phoneReader(
+  db: Queryable,
+  companyId: string,
+  branchId: string | null,
+): Promise<(raw: string | null | undefined) => string | undefined> {
+  const country = phoneCountry(await phoneCountries(db, companyId, branchId));
+  return (raw) => e164OrUndefined(raw, country);
+}
 
 const invalid = (issues: FieldIssue[]) => new ValidationError(`invalid request: ${issues.map((i) => i.field).join(', ')}`, issues);
 
@@ -204,13 +230,39 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
     if (filter.staffId) found(await findStaff(pool, companyId, filter.staffId), 'staff member', filter.staffId);
   }
 
+  /**
+   * `raw` in E.164, read in the country of `branchId` (else the company's), or a 400 naming
+   * `field`; null and undefined (cleared, unchanged) pass through. `branchCountry` stands for a
+   * branch that is being written (its own row does not say yet).
+   */
+  async function phoneIn<T extends string | null | undefined>(
+    companyId: string,
+    branchId: string | null,
+    raw: T,
+    field: string,
+    branchCountry?: string | null,
+  ): Promise<T | string> {
+    if (raw === undefined || raw === null) return raw;
+    const countries = await phoneCountries(pool, companyId, branchId);
+    return e164OrThrow(raw, phoneCountry({ ...countries, ...(branchCountry !== undefined ? { branch: branchCountry } : {}) }), field);
+  }
+
   return {
-    // Branches
-    createBranch: async (companyId: string, input: In<typeof CreateBranch>) => branchView(await insertBranch(pool, companyId, input)),
+    // Branches. A branch's country defaults to its time zone's (none for UTC: the company's applies).
+    createBranch: async (companyId: string, input: In<typeof CreateBranch>) => {
+      const country = input.country !== undefined ? input.country : countryOfTimeZone(input.timeZone);
+      const phone = await phoneIn(companyId, null, input.phone, 'body.phone', country);
+      return branchView(await insertBranch(pool, companyId, { ...input, country, phone }));
+    },
     listBranches: async (companyId: string, page: Page) => (await listBranches(pool, companyId, page)).map(branchView),
     getBranch: async (companyId: string, id: string) => branchView(found(await findBranch(pool, companyId, id), 'branch', id)),
-    updateBranch: async (companyId: string, id: string, patch: In<typeof UpdateBranch>) =>
-      branchView(found(await updateBranch(pool, companyId, id, patch), 'branch', id)),
+    updateBranch: async (companyId: string, id: string, patch: In<typeof UpdateBranch>) => {
+      if (patch.phone) {
+        found(await findBranch(pool, companyId, id), 'branch', id);
+        patch = { ...patch, phone: await phoneIn(companyId, id, patch.phone, 'body.phone', patch.country) };
+      }
+      return branchView(found(await updateBranch(pool, companyId, id, patch), 'branch', id));
+    },
 
     // Services (a branch of another company fails the composite foreign key: 404)
     createService: async (companyId: string, input: In<typeof CreateService>) => serviceView(await insertService(pool, companyId, input)),
@@ -224,6 +276,7 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
 
     // Staff: the row and its qualified services change in one transaction.
     createStaff: async (companyId: string, input: In<typeof CreateStaff>) => {
+      input = { ...input, phone: await phoneIn(companyId, input.branchId, input.phone, 'body.phone') };
       const staff = await withTransaction(pool, async (tx) => {
         const { serviceIds, ...fields } = input;
         const row = await insertStaff(tx, companyId, fields);
@@ -239,6 +292,10 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
     },
     getStaff: async (companyId: string, id: string) => staffView(found(await findStaff(pool, companyId, id), 'staff member', id)),
     updateStaff: async (companyId: string, id: string, patch: In<typeof UpdateStaff>) => {
+      if (patch.phone) {
+        const current = found(await findStaff(pool, companyId, id), 'staff member', id);
+        patch = { ...patch, phone: await phoneIn(companyId, patch.branchId ?? current.branch_id, patch.phone, 'body.phone') };
+      }
       const { before, staff } = await withTransaction(pool, async (tx) => {
         const { serviceIds, ...fields } = patch;
         const before = await findStaff(tx, companyId, id, { forUpdate: true });
@@ -251,15 +308,26 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
     },
 
     // Customers (a home branch or preferred staff member of another company fails the composite FK: 404)
-    createCustomer: async (companyId: string, input: In<typeof CreateCustomer>) =>
-      customerView(await insertCustomer(pool, companyId, input)),
+    // A customer's number is read in the home branch's country, else the company's.
+    createCustomer: async (companyId: string, input: In<typeof CreateCustomer>) => {
+      const phone = await phoneIn(companyId, input.homeBranchId ?? null, input.phone, 'body.phone');
+      return customerView(await insertCustomer(pool, companyId, { ...input, phone }));
+    },
+    /** By phone: the number is read as a customer's would be (the filter's branch, else the company), then compared in E.164. */
     listCustomers: async (companyId: string, query: In<typeof CustomerQuery>) => {
       await assertFilters(companyId, query);
-      return (await listCustomers(pool, companyId, query)).map(customerView);
+      const phone = await phoneIn(companyId, query.branchId ?? null, query.phone, 'query.phone');
+      return (await listCustomers(pool, companyId, { ...query, phone })).map(customerView);
     },
     getCustomer: async (companyId: string, id: string) => customerView(found(await findCustomer(pool, companyId, id), 'customer', id)),
-    updateCustomer: async (companyId: string, id: string, patch: In<typeof UpdateCustomer>) =>
-      customerView(found(await updateCustomer(pool, companyId, id, patch), 'customer', id)),
+    updateCustomer: async (companyId: string, id: string, patch: In<typeof UpdateCustomer>) => {
+      if (patch.phone) {
+        const current = found(await findCustomer(pool, companyId, id), 'customer', id);
+        const branchId = patch.homeBranchId !== undefined ? patch.homeBranchId : current.home_branch_id;
+        patch = { ...patch, phone: await phoneIn(companyId, branchId, patch.phone, 'body.phone') };
+      }
+      return customerView(found(await updateCustomer(pool, companyId, id, patch), 'customer', id));
+    },
 
     // Appointments. Cancelling and rescheduling through the policy engine are not done here.
     createAppointment: async (companyId: string, input: In<typeof CreateAppointment>, booking: BookingOptions = {}) => {
@@ -284,8 +352,14 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
      * An administrator's correction (times, staff, status, notes), outside the policy engine: no
      * decision, fee, quota or modification record (a customer's move is POST .../reschedule). The
      * appointment's workflow is told after COMMIT all the same, so its reminders follow the row.
+     * `options.within` runs inside the transaction, after the row is updated.
      */
-    updateAppointment: async (companyId: string, id: string, patch: In<typeof UpdateAppointment>) => {
+    updateAppointment: async (
+      companyId: string,
+      id: string,
+      patch: In<typeof UpdateAppointment>,
+      options: { within?: (tx: PoolClient, appointment: AppointmentRow) => Promise<void> } = {},
+    ) => {
       const { view, after } = await withTransaction(pool, async (tx) => {
         const current = found(await findAppointment(tx, companyId, id, { forUpdate: true }), 'appointment', id);
         if (current.status === 'cancelled') throw new ConflictError(`appointment ${id} is cancelled`, 'appointment_cancelled');
@@ -305,6 +379,8 @@ export function createDirectoryService({ pool, onStaffAvailable, onAppointmentBo
         }
         if (issues.length > 0) throw invalid(issues);
         const updated = (await updateAppointment(tx, companyId, id, patch))!;
+        // E.g. the calendar's webhook records its delivery in the same transaction.
+        await options.within?.(tx, updated);
         const after = await onAppointmentChanged?.(tx, companyId, updated);
         return { view: appointmentView(updated), after };
       });

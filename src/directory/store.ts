@@ -33,6 +33,8 @@ export interface BranchRow {
   company_id: string;
   name: string;
   time_zone: string;
+  /** ISO 3166-1 alpha-2: where its phone numbers without a country code are read; null: the company's. */
+  country: string | null;
   phone: string | null;
   email: string | null;
   /** Local opening intervals per ISO weekday ('1'..'7'); null: no hours (the SLA clock runs on wall-clock time). */
@@ -44,6 +46,7 @@ export interface BranchRow {
 export interface BranchInput {
   name: string;
   timeZone: string;
+  country?: string | null;
   phone?: string | null;
   email?: string | null;
   openingHours?: Record<string, Array<{ start: string; end: string }>> | null;
@@ -51,8 +54,9 @@ export interface BranchInput {
 
 export async function insertBranch(db: Queryable, companyId: string, input: BranchInput): Promise<BranchRow> {
   const { rows } = await db.query<BranchRow>(
-    `INSERT INTO branches (company_id, name, time_zone, phone, email, opening_hours) VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING *`,
-    [companyId, input.name, input.timeZone, input.phone ?? null, input.email ?? null, json(input.openingHours)],
+    `INSERT INTO branches (company_id, name, time_zone, country, phone, email, opening_hours)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING *`,
+    [companyId, input.name, input.timeZone, input.country ?? null, input.phone ?? null, input.email ?? null, json(input.openingHours)],
   );
   return rows[0];
 }
@@ -75,6 +79,7 @@ export async function listBranches(db: Queryable, companyId: string, page: { lim
 const BRANCH_COLUMNS: Record<keyof BranchInput, string> = {
   name: 'name',
   timeZone: 'time_zone',
+  country: 'country',
   phone: 'phone',
   email: 'email',
   openingHours: 'opening_hours',
@@ -93,6 +98,24 @@ export async function updateBranch(
     [companyId, id, ...values],
   );
   return rows[0];
+}
+
+/**
+ * The countries a phone number of the company is read in: the company's and, when a branch is
+ * given, the branch's own (null: none; a branch of another company is not found: null).
+ */
+export async function phoneCountries(
+  db: Queryable,
+  companyId: string,
+  branchId: string | null,
+): Promise<{ company: string | null; branch: string | null }> {
+  const { rows } = await db.query<{ company: string | null; branch: string | null }>(
+    `SELECT c.country AS company, b.country AS branch
+       FROM companies c LEFT JOIN branches b ON b.company_id = c.id AND b.id = $2
+      WHERE c.id = $1`,
+    [companyId, branchId],
+  );
+  return rows[0] ?? { company: null, branch: null };
 }
 
 // ---- services ----

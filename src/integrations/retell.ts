@@ -4,15 +4,22 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { CallbackService } from '../callbacks/service';
 import { PRIORITIES } from '../callbacks/definitions';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { phoneReader } from '../directory/service';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../errors';
 import type { PolicyService } from '../policies/service';
+import { createRetellEvents } from './retell-events';
+import { storable, TooDeep } from './rules';
+import { SecretBoxError, type SecretBox } from './secret-box';
+import { secretOf } from './secrets';
 import { retellSignatureMatches } from './signatures';
 import * as store from './store';
 
 /**
- * The phone agent's (Retell's) custom function calls. The company is the one whose Retell API key
- * verifies `x-retell-signature`; the caller is the company's customer whose phone number matches
- * the call's `from_number` (last nine digits). Every answer is JSON the agent can read out: a
+ * The phone agent's (Retell's) custom function calls, and its call events (src/integrations/
+ * retell-events.ts) on the same URL. The URL names the integration (`/webhooks/retell/<hook id>`),
+ * whose Retell API key must verify `x-retell-signature`; the caller is the company's customer whose
+ * phone number is the call's `from_number` (both in E.164; a national number is read in the country
+ * of the integration's default branch, else the company's; one that does not read is no number). Every answer is JSON the agent can read out: a
  * `message` sentence plus the facts; an unknown caller gets a sentence, never another company's
  * or another customer's data. Changes go through the policy engine (cancel, reschedule; recorded
  * as made by the phone agent for this call) and the callback service (one callback per call).
@@ -48,6 +55,7 @@ const Args = {
 };
 
 export type RetellAnswer =
+  | { kind: 'not_found'; message: string }
   | { kind: 'unauthorized'; message: string }
   | { kind: 'invalid'; message: string; fields: Array<{ field: string; message: string }> }
   | { kind: 'answer'; body: { message: string } & Record<string, unknown> };
@@ -56,6 +64,7 @@ export interface RetellDeps {
   pool: Pool;
   policies: PolicyService;
   callbacks: CallbackService;
+  secrets: SecretBox;
   logger?: Logger;
   now?: () => Date;
 }
@@ -65,16 +74,9 @@ const euros = (fee: { cents: number; currency: string }) => `${(fee.cents / 100)
 const fields = (error: z.ZodError, prefix: string) =>
   error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].join('.'), message: i.message }));
 
-export function createRetellWebhook({ pool, policies, callbacks, logger, now = () => new Date() }: RetellDeps) {
+export function createRetellWebhook({ pool, policies, callbacks, secrets, logger, now = () => new Date() }: RetellDeps) {
   const log = logger?.child({ component: 'retell-webhook' });
-
-  async function integrationOf(raw: Buffer, signature: string): Promise<store.IntegrationRow | undefined> {
-    let found: store.IntegrationRow | undefined;
-    for (const i of await store.enabledIntegrations(pool, 'retell')) {
-      if ((await retellSignatureMatches(raw, i.webhook_secret, signature)) && !found) found = i;
-    }
-    return found;
-  }
+  const events = createRetellEvents({ pool, logger });
 
   const when = (d: Date, zone: string) => DateTime.fromJSDate(d, { zone }).setLocale('en-GB').toFormat("cccc d LLLL 'at' HH:mm");
 
@@ -90,13 +92,14 @@ export function createRetellWebhook({ pool, policies, callbacks, logger, now = (
     if (!RETELL_FUNCTIONS.includes(name)) return say(`I cannot do "${body.name}" on this line.`, { ok: false, error: 'unknown_function' });
     const args = Args[name].safeParse(body.args);
     if (!args.success) return { kind: 'invalid', message: 'invalid request: body.args', fields: fields(args.error, 'body.args') };
-    const from = body.call.from_number ?? null;
+    const phone = await phoneReader(pool, companyId, integration.default_branch_id);
+    const from = phone(body.call.from_number) ?? null;
     const callers = from ? await store.customersByPhone(pool, companyId, from) : [];
     const caller = callers.length === 1 ? callers[0] : undefined;
     const callRow = await store.upsertCall(pool, companyId, {
       externalCallId: body.call.call_id,
       fromNumber: from,
-      toNumber: body.call.to_number ?? null,
+      toNumber: phone(body.call.to_number) ?? null,
       customerId: caller?.id ?? null,
       branchId: caller?.home_branch_id ?? integration.default_branch_id,
     });
@@ -206,17 +209,40 @@ export function createRetellWebhook({ pool, policies, callbacks, logger, now = (
     }
   }
 
-  /** One function call: 401 unless a company's Retell key verifies the raw body and its timestamp. */
-  async function receive(raw: Buffer, signature: string | undefined): Promise<RetellAnswer> {
+  /**
+   * One request to `/webhooks/retell/<hook id>`: 404 for an unknown hook id; 401 unless the
+   * integration is enabled and its Retell key verifies the raw body and its timestamp. Then a call
+   * event (`{"event", "call"}`) is recorded or ignored (200), and a function call answered.
+   */
+  async function receive(hookId: string, raw: Buffer, signature: string | undefined): Promise<RetellAnswer> {
+    const integration = await store.integrationByHook(pool, 'retell', hookId);
+    if (!integration) return { kind: 'not_found', message: 'no Retell webhook at this address (GET /v1/integrations shows yours)' };
     if (!signature) return { kind: 'unauthorized', message: 'missing x-retell-signature' };
-    const integration = await integrationOf(raw, signature);
-    if (!integration) return { kind: 'unauthorized', message: 'x-retell-signature does not match any Retell API key (or is too old)' };
+    if (!integration.enabled) return { kind: 'unauthorized', message: 'this Retell integration is disabled' };
+    let apiKey: string;
+    try {
+      apiKey = secretOf(secrets, integration);
+    } catch (error) {
+      if (!(error instanceof SecretBoxError)) throw error;
+      log?.error({ companyId: integration.company_id, err: error }, 'the Retell key cannot be opened (SECRET_KEYS)');
+      throw new UnavailableError('the webhook secret cannot be read by this process; nothing was written');
+    }
+    if (!(await retellSignatureMatches(raw, apiKey, signature)))
+      return { kind: 'unauthorized', message: 'x-retell-signature does not match this integration’s Retell API key (or is too old)' };
     let json: unknown;
     try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return { kind: 'invalid', message: 'invalid request: body', fields: [{ field: 'body', message: 'must be JSON' }] };
+      // Strings PostgreSQL cannot store (U+0000, lone surrogates) become U+FFFD.
+      json = storable(JSON.parse(raw.toString('utf8')));
+    } catch (error) {
+      const message = error instanceof TooDeep ? 'is JSON nested too deeply' : 'must be JSON';
+      return { kind: 'invalid', message: 'invalid request: body', fields: [{ field: 'body', message }] };
     }
+    const event = (json as { event?: unknown } | null)?.event;
+    if (typeof event === 'string' && event.trim())
+      return {
+        kind: 'answer',
+        body: { message: 'ok', ...(await events.receive(integration, event.trim(), (json as { call?: unknown }).call)) },
+      };
     const parsed = RetellFunctionCall.safeParse(json);
     if (!parsed.success) return { kind: 'invalid', message: 'invalid request', fields: fields(parsed.error, 'body') };
     return call(integration, parsed.data);

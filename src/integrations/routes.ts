@@ -1,6 +1,7 @@
-import { unauthorized } from '../api/errors';
+import { HttpError, unauthorized } from '../api/errors';
+import { ErrorResponse } from '../api/fields';
 import type { ApiRoutes } from '../api/route';
-import { ValidationError } from '../errors';
+import { NotFoundError, ValidationError } from '../errors';
 import type { CalcomAnswer, CalcomWebhook } from './calcom';
 import type { RetellAnswer, RetellWebhook } from './retell';
 import {
@@ -9,6 +10,7 @@ import {
   EventMapInput,
   EventMapView,
   EventTypeParams,
+  HookParams,
   IntegrationInput,
   IntegrationView,
   ProviderParams,
@@ -21,10 +23,24 @@ const rawBody = (body: unknown): Buffer => (Buffer.isBuffer(body) ? body : Buffe
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 function reply(answer: CalcomAnswer | RetellAnswer) {
+  if (answer.kind === 'not_found') throw new NotFoundError('webhook');
   if (answer.kind === 'unauthorized') throw unauthorized(answer.message);
   if (answer.kind === 'invalid') throw new ValidationError(answer.message, answer.fields);
-  return { status: 200, body: answer.kind === 'recorded' ? answer.body : answer.body };
+  return { status: 200, body: answer.body };
 }
+
+/**
+ * The shared webhook addresses of earlier releases: a delivery there named no company, so every
+ * company's secret was tried. Each integration has its own URL now; these answer 410 saying where.
+ */
+const retired = (provider: string) => () => {
+  throw new HttpError(
+    410,
+    'webhook_url_retired',
+    `this shared ${provider} webhook address is retired: each integration has its own URL (webhookUrl in GET /v1/integrations, ` +
+      `/webhooks/${provider.toLowerCase()}/<hook id>); paste it into ${provider}`,
+  );
+};
 
 /** The calendar's and the phone agent's webhooks (public, signed), and the operator's routes that set them up. */
 export function integrationRoutes(
@@ -34,29 +50,64 @@ export function integrationRoutes(
   routes
     .add({
       method: 'post',
-      path: '/webhooks/calcom',
+      path: '/webhooks/calcom/:hookId',
       summary:
-        'Cal.com booking webhook (BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED), signed with X-Cal-Signature-256 (hex HMAC-SHA256 of the raw body)',
+        'Cal.com webhook of one integration (every trigger Cal.com sends), signed with X-Cal-Signature-256 (hex HMAC-SHA256 of the raw body)',
       tags: ['webhooks'],
       access: 'public',
+      params: HookParams,
       responses: {
-        200: { description: 'Recorded: applied, unmapped, ignored or rejected (never retried), or a duplicate', schema: WebhookAnswer },
-        401: { description: 'Missing or wrong signature: nothing was written' },
+        200: {
+          description: 'Verified and recorded: applied, unmapped, ignored, rejected (never retried), or duplicate',
+          schema: WebhookAnswer,
+        },
+        401: { description: 'Missing or wrong signature, or the integration is disabled: nothing was written', schema: ErrorResponse },
+        404: { description: 'No integration has this webhook address', schema: ErrorResponse },
+        413: { description: 'The body is larger than CALCOM_WEBHOOK_BODY_LIMIT', schema: ErrorResponse },
       },
-      handler: async ({ req }) => reply(await deps.calcom.receive(rawBody(req.body), header(req.headers['x-cal-signature-256']))),
+      handler: async ({ req, params }) =>
+        reply(await deps.calcom.receive(params.hookId, rawBody(req.body), header(req.headers['x-cal-signature-256']))),
+    })
+    .add({
+      method: 'post',
+      path: '/webhooks/retell/:hookId',
+      summary:
+        'Retell webhook of one integration: custom function calls (check_cancellation_policy, cancel_appointment, reschedule_appointment, request_callback) and call events (call_started, call_ended, call_analyzed), signed with x-retell-signature',
+      tags: ['webhooks'],
+      access: 'public',
+      params: HookParams,
+      responses: {
+        200: {
+          description: 'A function’s answer (a sentence for the agent, `message`, and the facts), or a call event recorded or ignored',
+          schema: WebhookAnswer,
+        },
+        401: {
+          description: 'Missing, wrong or expired signature, or the integration is disabled: nothing was written',
+          schema: ErrorResponse,
+        },
+        404: { description: 'No integration has this webhook address', schema: ErrorResponse },
+        413: { description: 'The body is larger than RETELL_WEBHOOK_BODY_LIMIT', schema: ErrorResponse },
+      },
+      handler: async ({ req, params }) =>
+        reply(await deps.retell.receive(params.hookId, rawBody(req.body), header(req.headers['x-retell-signature']))),
+    })
+    .add({
+      method: 'post',
+      path: '/webhooks/calcom',
+      summary: 'Retired shared Cal.com address: 410, naming the integration’s own URL (webhookUrl in GET /v1/integrations)',
+      tags: ['webhooks'],
+      access: 'public',
+      responses: { 410: { description: 'Retired: use the integration’s own webhook URL', schema: ErrorResponse } },
+      handler: retired('Cal.com'),
     })
     .add({
       method: 'post',
       path: '/webhooks/retell',
-      summary:
-        'Retell custom function call (check_cancellation_policy, cancel_appointment, reschedule_appointment, request_callback), signed with x-retell-signature',
+      summary: 'Retired shared Retell address: 410, naming the integration’s own URL (webhookUrl in GET /v1/integrations)',
       tags: ['webhooks'],
       access: 'public',
-      responses: {
-        200: { description: 'The function’s answer: a sentence for the agent (`message`) and the facts', schema: WebhookAnswer },
-        401: { description: 'Missing, wrong or expired signature: nothing was written' },
-      },
-      handler: async ({ req }) => reply(await deps.retell.receive(rawBody(req.body), header(req.headers['x-retell-signature']))),
+      responses: { 410: { description: 'Retired: use the integration’s own webhook URL', schema: ErrorResponse } },
+      handler: retired('Retell'),
     })
     .add({
       method: 'put',
@@ -78,7 +129,7 @@ export function integrationRoutes(
     .add({
       method: 'get',
       path: '/v1/integrations',
-      summary: 'The company’s integrations (secrets shown by their last four characters)',
+      summary: 'The company’s integrations with their webhook URLs (secrets shown by their last four characters)',
       tags: ['integrations'],
       access: 'admin',
       responses: { 200: { description: 'The integrations', schema: IntegrationView.array() } },
@@ -104,7 +155,8 @@ export function integrationRoutes(
     .add({
       method: 'get',
       path: '/v1/calcom/deliveries',
-      summary: 'Cal.com deliveries, newest first (outcome=unmapped: event types an operator has to map)',
+      summary:
+        'Cal.com deliveries, newest first, with the body of rejected and unmapped ones while it is kept (outcome=unmapped: event types to map; rejected: what could not be applied)',
       tags: ['integrations'],
       access: 'manager',
       query: DeliveryQuery,

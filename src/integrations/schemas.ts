@@ -35,7 +35,10 @@ export const IntegrationView = z
     defaultBranchId: Uuid.nullable(),
     secretHint: z.string().openapi({ description: 'The last four characters of the secret' }),
     secret: z.string().optional().openapi({ description: 'The secret in full: only in the answer that set it' }),
-    webhookPath: z.string(),
+    webhookPath: z.string().openapi({ description: 'The integration’s own webhook path: `/webhooks/<provider>/<hook id>`' }),
+    webhookUrl: z
+      .string()
+      .openapi({ description: 'The URL to paste into Cal.com (Subscriber URL) or Retell (custom functions and the agent’s webhook URL)' }),
     updatedAt: z.iso.datetime(),
   })
   .openapi('Integration');
@@ -73,13 +76,22 @@ export type EventMapView = z.infer<typeof EventMapView>;
 
 export const DELIVERY_OUTCOMES = ['applied', 'unmapped', 'ignored', 'rejected'] as const;
 
-export const DeliveryQuery = Pagination.extend({ outcome: z.enum(DELIVERY_OUTCOMES).optional() }).strict();
+export const DeliveryQuery = Pagination.extend({
+  outcome: z
+    .enum([...DELIVERY_OUTCOMES, 'duplicate'])
+    .optional()
+    .openapi({ description: '`duplicate`: the deliveries Cal.com sent more than once (each counted on its row)' }),
+}).strict();
 
 export const CalcomDeliveryView = z
   .object({
     id: Uuid,
     trigger: z.string(),
-    bookingUid: z.string(),
+    key: z.string().openapi({
+      description:
+        'What the delivery is recorded under (unique per trigger): the booking uid (with `/seat:` or `/attendees:` for a seat, `/no-show/` for a no-show update), or `body:<SHA-256>` of the body',
+    }),
+    bookingUid: z.string().nullable(),
     rescheduleUid: z.string().nullable(),
     eventTypeId: z.string().nullable(),
     outcome: z.enum(DELIVERY_OUTCOMES),
@@ -88,8 +100,15 @@ export const CalcomDeliveryView = z
     deliveries: z.number().int().openapi({ description: 'How many times Cal.com delivered it' }),
     firstReceivedAt: z.iso.datetime(),
     lastReceivedAt: z.iso.datetime(),
+    body: z.unknown().nullable().openapi({
+      description:
+        'The body as received (a string when it was not JSON): kept for rejected and unmapped deliveries for CALCOM_DELIVERY_BODY_TTL_HOURS, null otherwise',
+    }),
   })
   .openapi('CalcomDelivery');
 export type CalcomDeliveryView = z.infer<typeof CalcomDeliveryView>;
 
 export const WebhookAnswer = z.object({}).passthrough().openapi('WebhookAnswer');
+
+/** The id in an integration's own webhook URL (unknown ids are a 404). */
+export const HookParams = z.object({ hookId: z.string().min(1).max(200) });

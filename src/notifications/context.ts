@@ -198,8 +198,9 @@ export function addressFor(channel: Channel, r: RecipientContact): { to: string;
 }
 
 /**
- * A stored number as providers take it: people write `+34 600 123 456` or `(+34) 600-123-456`
- * (the API accepts both); SMS and WhatsApp need E.164, `+34600123456`.
+ * A stored number as providers take it. Numbers are stored in E.164 (src/directory/phone.ts), so
+ * this changes nothing for them; it strips the punctuation of a number stored before that, which
+ * the E.164 migration could not read (listed in phone_number_review; the provider refuses it).
  */
 export function dialable(phone: string): string {
   return phone.replace(/[\s().-]/g, '');

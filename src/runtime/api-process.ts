@@ -7,6 +7,8 @@ import { createFeatureSwitches } from '../companies/features';
 import { durabilityOf, featureDefaultsOf, unsubscribeLinksOf, type Config } from '../config';
 import type { Pool } from '../db/pool';
 import { checkDeployment } from '../deployment/readiness';
+import type { SecretBox } from '../integrations/secret-box';
+import { sealSecrets } from '../integrations/secrets';
 import { policyCacheFor } from '../policies/service';
 import type { TemporalClientHandle } from '../temporal/client';
 
@@ -22,7 +24,9 @@ export const codecOriginsOf = (config: Config): string[] =>
 /**
  * Serves the HTTP API until close(), which stops accepting and lets in-flight requests finish.
  * `payloadCodec` (the one `temporal`'s client uses) also serves the codec server at /codec when
- * CODEC_AUTH_TOKEN is set.
+ * CODEC_AUTH_TOKEN is set. `secrets` (SECRET_KEYS) seals the integrations' secrets; before
+ * listening, the API seals any still in clear and re-seals those under an older key (best effort:
+ * a row in clear still verifies, and the next start or `npm run secrets -- rotate` tries again).
  */
 export async function startApi(
   config: Config,
@@ -30,7 +34,20 @@ export async function startApi(
   temporal: TemporalClientHandle,
   logger: Logger,
   payloadCodec: PayloadCodec,
+  secrets: SecretBox,
 ): Promise<RunningApi> {
+  try {
+    const report = await sealSecrets(pool, secrets);
+    const level = report.unknownKeys.length ? 'error' : 'info';
+    logger[level](
+      { ...report, sealsWith: secrets.currentKeyId },
+      report.unknownKeys.length
+        ? 'integration secrets sealed under keys this process lacks: add them to SECRET_KEYS (their webhooks fail until then)'
+        : 'integration secrets sealed at rest',
+    );
+  } catch (error) {
+    logger.warn({ err: error }, 'could not seal the integration secrets now; the next start tries again');
+  }
   // The process's policy cache: listening from the start, closed with the API.
   const policyCache = policyCacheFor(pool, {
     logger,
@@ -47,6 +64,8 @@ export async function startApi(
     readiness: () => checkDeployment(pool, temporal.connection, temporal.namespace),
     platformAdminToken: config.PLATFORM_ADMIN_TOKEN,
     bodyLimit: config.BODY_LIMIT,
+    webhookBodyLimits: { calcom: config.CALCOM_WEBHOOK_BODY_LIMIT, retell: config.RETELL_WEBHOOK_BODY_LIMIT },
+    secrets,
     rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE,
     authFailuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     durability: durabilityOf(config),

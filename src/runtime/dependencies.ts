@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { startEmbeddedPostgres } from '../dev/embedded-postgres';
 import { startTemporalDevServer } from '../dev/temporal-dev-server';
+import { startTemporalServer } from '../dev/temporal-server';
 
 export interface ResolvedDependencies {
   databaseUrl: string;
@@ -15,7 +16,9 @@ export interface ResolvedDependencies {
 /**
  * The database and Temporal server to use: the configured ones (DATABASE_URL, TEMPORAL_ADDRESS),
  * or, for `npm start` on a laptop, a real PostgreSQL and a real Temporal CLI dev server started
- * here with their data under DATA_DIR so that runs survive a restart.
+ * here with their data under DATA_DIR so that runs survive a restart. With
+ * TEMPORAL_PERSISTENCE=postgres the Temporal server is the full one with its data in that
+ * PostgreSQL (databases temporal and temporal_visibility), as deployed; it has no Web UI.
  */
 export async function resolveDependencies(
   config: Config,
@@ -29,6 +32,8 @@ export async function resolveDependencies(
   };
   try {
     let databaseUrl = config.DATABASE_URL;
+    /** A URL whose role may create databases: the embedded server's superuser, or DATABASE_URL's role. */
+    let adminUrl = databaseUrl;
     if (!databaseUrl) {
       if (!options.embedded) throw new Error('DATABASE_URL is required');
       logger.info({ dataDir: path.resolve(config.DATA_DIR, 'postgres') }, 'starting embedded PostgreSQL');
@@ -40,12 +45,24 @@ export async function resolveDependencies(
       });
       stops.push(pg.stop);
       databaseUrl = pg.databaseUrl;
+      adminUrl = pg.adminUrl;
     }
 
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let temporalUiUrl: string | undefined;
-    if (!temporalAddress) {
-      if (!options.embedded) throw new Error('TEMPORAL_ADDRESS is required');
+    if (!temporalAddress && !options.embedded) throw new Error('TEMPORAL_ADDRESS is required');
+    if (!temporalAddress && config.TEMPORAL_PERSISTENCE === 'postgres') {
+      logger.info({ postgres: adminUrl!.replace(/:[^:@/]+@/, ':***@') }, 'starting the Temporal server on PostgreSQL');
+      const temporal = await startTemporalServer({
+        postgresUrl: adminUrl!,
+        dataDir: path.join(config.DATA_DIR, 'temporal-server'),
+        namespace: config.TEMPORAL_NAMESPACE,
+        port: config.TEMPORAL_DEV_PORT,
+      });
+      stops.push(temporal.stop);
+      temporalAddress = temporal.address;
+      logger.info({ ...temporal.timings, pid: temporal.pid }, 'Temporal server on PostgreSQL ready (no Web UI in this mode)');
+    } else if (!temporalAddress) {
       logger.info({ dbFile: path.resolve(config.DATA_DIR, 'temporal.sqlite') }, 'starting the Temporal CLI dev server');
       const temporal = await startTemporalDevServer({
         dbFilename: path.join(config.DATA_DIR, 'temporal.sqlite'),

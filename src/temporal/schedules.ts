@@ -4,10 +4,13 @@ import type { ReconcileOptions } from '../db/outbox';
 /** One schedule per deployment (task queue), e.g. `appointments-purge-idempotency-keys`. */
 export const purgeIdempotencyKeysScheduleId = (taskQueue: string) => `${taskQueue}-purge-idempotency-keys`;
 export const reconcileOutboxScheduleId = (taskQueue: string) => `${taskQueue}-reconcile-outbox`;
+export const purgeCalcomDeliveryBodiesScheduleId = (taskQueue: string) => `${taskQueue}-purge-calcom-delivery-bodies`;
 
 export interface ScheduleOptions {
   taskQueue: string;
   idempotencyKeyTtlHours: number;
+  /** How long a rejected or unmapped Cal.com delivery keeps its body (default 168 h). */
+  calcomDeliveryBodyTtlHours?: number;
   /** The outbox reconciler's settings (every minute). */
   reconcile: Omit<ReconcileOptions, 'companyIds'> & { every: string };
 }
@@ -25,6 +28,12 @@ export async function ensureSchedules(client: Client, options: ScheduleOptions):
       every: '1h',
       workflowType: 'purgeIdempotencyKeysWorkflow',
       args: [{ olderThanHours: options.idempotencyKeyTtlHours }],
+    },
+    {
+      scheduleId: purgeCalcomDeliveryBodiesScheduleId(options.taskQueue),
+      every: '1h',
+      workflowType: 'purgeCalcomDeliveryBodiesWorkflow',
+      args: [{ olderThanHours: options.calcomDeliveryBodyTtlHours ?? 168 }],
     },
     {
       scheduleId: reconcileOutboxScheduleId(options.taskQueue),

@@ -62,7 +62,7 @@ describe('callback routes', () => {
     expect(fromCustomer.status).toBe(201);
     expect(fromCustomer.body.callback).toMatchObject({
       customerName: 'Carla',
-      phoneNumber: '+34 600 000 001',
+      phoneNumber: '+34600000001',
       customerId: dir.customer.id,
     });
     expect((await create(company.agent, { branchId: dir.branch.id, customerId: dir.customer.id, assignTo: dir.staff.id })).status).toBe(

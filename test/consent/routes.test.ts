@@ -153,9 +153,13 @@ describe('consent routes', () => {
 
   it("SMS STOP and START through Twilio's webhook, signed as Twilio signs; bad or missing signatures change nothing", async () => {
     const { a, b, dirA, dirB } = await seedTwoCompanies(api);
-    // The same person in two companies, the number written two ways.
-    await api.pool.query(`UPDATE customers SET phone = '+34 611 22 33 44' WHERE id = $1`, [dirA.customer.id]);
-    await api.pool.query(`UPDATE customers SET phone = '+34611223344' WHERE id = $1`, [dirB.customer.id]);
+    // The same person in two companies, the number typed two ways (both stored in E.164).
+    for (const [key, id, phone] of [
+      [a.admin, dirA.customer.id, '+34 611 22 33 44'],
+      [b.admin, dirB.customer.id, '+34611223344'],
+    ]) {
+      expect((await api.request('PATCH', `/v1/customers/${id}`, { key, body: { phone } })).status).toBe(200);
+    }
     const url = `${api.url}/webhooks/twilio/sms`;
     const inbound = (params: Record<string, string>, signature?: string) =>
       fetch(url, {

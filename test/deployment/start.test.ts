@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../src/dev/free-port';
-import { devPayloadKeysFile } from '../../src/dev/payload-keys';
+import { createHmac } from 'node:crypto';
+import { devPayloadKeysFile, devSecretKeysFile } from '../../src/dev/payload-keys';
 import { productDataConverter } from '../../src/temporal/data-converter';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/temporal/payload-codec';
 
@@ -15,9 +16,12 @@ const TOKEN = 'start-test-platform-token-0123456789';
  * `npm start`'s all-in-one mode as a user runs it: its own PostgreSQL and Temporal dev server
  * (Web UI, SQLite file), migrations, worker, API and local channel sinks; a notification goes
  * end to end; SIGTERM stops everything; a second start on the same data finds the first run's
- * notification and its workflow again.
+ * notification and its workflow again. In the suite's TEMPORAL_PERSISTENCE=postgres mode, npm start
+ * inherits it: the full Temporal server with its data in the embedded PostgreSQL, and no Web UI.
  */
-describe('npm start (all-in-one)', () => {
+const onPostgres = process.env.TEMPORAL_PERSISTENCE === 'postgres';
+
+describe(`npm start (all-in-one, Temporal ${onPostgres ? 'server on PostgreSQL' : 'dev server'})`, () => {
   let dataDir: string;
   let env: Record<string, string>;
   let child: ChildProcess | undefined;
@@ -37,6 +41,8 @@ describe('npm start (all-in-one)', () => {
       // No keys given (the suite's are in the environment): npm start generates its development key.
       PAYLOAD_KEYS: '',
       PAYLOAD_KEYS_FILE: '',
+      SECRET_KEYS: '',
+      SECRET_KEYS_FILE: '',
     };
   });
   afterAll(() => {
@@ -83,11 +89,9 @@ describe('npm start (all-in-one)', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
 
-  it('runs the whole service, delivers a notification, stops cleanly and keeps its data across a restart', async () => {
-    await start();
-    expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
+  /** The dev server's Web UI answers and is pointed at the API's codec server (--ui-codec-endpoint), whose token is in the endpoint. */
+  async function expectWebUiWithCodec(): Promise<void> {
     expect((await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).status).toBe(200);
-    // The Web UI is pointed at the API's codec server (--ui-codec-endpoint), whose token is in the endpoint.
     const settings = JSON.stringify(await (await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/api/v1/settings`)).json());
     const endpoint = new RegExp(`http://127\\.0\\.0\\.1:${env.PORT}/codec/[A-Za-z0-9_-]{24,}`).exec(settings)?.[0];
     expect(endpoint).toBeDefined();
@@ -107,6 +111,17 @@ describe('npm start (all-in-one)', () => {
       body: JSON.stringify({ payloads: [] }),
     });
     expect(decoded.status).toBe(200);
+  }
+
+  it('runs the whole service, delivers a notification, stops cleanly and keeps its data across a restart', async () => {
+    await start();
+    expect((await api('GET', '/health/ready', '')).body).toMatchObject({ ok: true });
+    if (onPostgres) {
+      expect(output).toContain(`Temporal       127.0.0.1:${env.TEMPORAL_DEV_PORT}   (server on PostgreSQL; no Web UI in this mode)`);
+      await expect(fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).rejects.toThrow();
+    } else {
+      await expectWebUiWithCodec();
+    }
 
     const company = await api('POST', '/v1/companies', TOKEN, { name: 'Start Salon' });
     const key = company.body.apiKey.key;
@@ -129,12 +144,26 @@ describe('npm start (all-in-one)', () => {
     if (!output.includes('SMTP dev sink not started')) {
       expect(output).toMatch(/"to":\["lucia@example.test"\].*email delivered to the local dev inbox/);
     }
+    // A Cal.com integration: its secret sealed with the key npm start generated into DATA_DIR/secret-keys, its own URL.
+    const calcom = await api('PUT', '/v1/integrations/calcom', key, {});
+    expect(calcom.body.webhookUrl).toBe(`http://127.0.0.1:${env.PORT}${calcom.body.webhookPath}`);
+    const ping = async () => {
+      const raw = JSON.stringify({ triggerEvent: 'PING', createdAt: new Date().toISOString(), payload: {} });
+      const signature = createHmac('sha256', calcom.body.secret).update(raw).digest('hex');
+      const res = await fetch(calcom.body.webhookUrl, { method: 'POST', headers: { 'x-cal-signature-256': signature }, body: raw });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect((await ping()).body).toMatchObject({ outcome: 'ignored' });
+    expect(fs.statSync(devSecretKeysFile(dataDir)).mode & 0o777).toBe(0o600);
     expect(await stop()).toBe(0);
     expect(output).toContain('"msg":"stopped"');
 
-    // Same DATA_DIR: PostgreSQL and the Temporal dev server's SQLite file both kept the first run.
+    // Same DATA_DIR: PostgreSQL and the Temporal dev server's SQLite file (or the Temporal server's
+    // databases in that PostgreSQL) both kept the first run.
     await start();
     expect((await api('GET', `/v1/notifications/${id}`, key)).body.status).toBe('delivered');
+    // The secret opens after the restart (the same key file).
+    expect((await ping()).status).toBe(200);
     const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
     try {
       const described = await connection.workflowService.describeWorkflowExecution({

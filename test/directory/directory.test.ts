@@ -130,7 +130,8 @@ describe('directory API: services and staff (real Postgres)', () => {
         branchId: dirA.branch.id,
         name: 'Dora',
         email: 'dora@example.com',
-        phone: '+34 (600) 123-456',
+        // Stored and returned in E.164, whatever was typed.
+        phone: '+34600123456',
         role: 'manager',
         available: false,
         timeZone: 'Europe/Madrid',

@@ -133,7 +133,7 @@ describe('customer export and erasure', () => {
     expect(res.status).toBe(200);
     const doc = res.body;
     expect(doc).toMatchObject({ companyId: a.id, customerId: who.customerId });
-    expect(doc.customer).toMatchObject({ id: who.customerId, name: who.name, email: who.email, phone: '+34 600 000 001' });
+    expect(doc.customer).toMatchObject({ id: who.customerId, name: who.name, email: who.email, phone: '+34600000001' });
     expect(doc.appointments.map((x: any) => [x.id, x.status, x.notes])).toEqual([
       [who.cancelled.id, 'cancelled', `${who.name} prefers the window seat`],
       [who.kept.id, 'scheduled', `${who.name} prefers the window seat`],

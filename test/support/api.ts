@@ -11,7 +11,9 @@ import type { PolicyCache } from '../../src/policies/cache';
 import { policyCacheFor } from '../../src/policies/service';
 import { freePort } from '../../src/dev/free-port';
 import { testPool } from './database';
-import { testClient } from './encryption';
+import { testClient, TEST_SECRET_KEYS } from './encryption';
+import { SecretBox } from '../../src/integrations/secret-box';
+import { parsePayloadKeys } from '../../src/temporal/payload-codec';
 
 export const PLATFORM_TOKEN = 'test-platform-token-of-32-characters';
 /** The unsubscribe links' secret of every test API and test worker (src/consent/tokens.ts). */
@@ -58,6 +60,7 @@ export async function startTestApi(overrides: Partial<AppDeps> = {}): Promise<Te
     metrics: createMetrics(),
     readiness: () => checkDeployment(overrides.pool ?? pool, connection, namespace),
     platformAdminToken: PLATFORM_TOKEN,
+    secrets: new SecretBox(parsePayloadKeys(process.env.SECRET_KEYS ?? TEST_SECRET_KEYS)),
     ...overrides,
   };
   // The port first: the API signs and checks URLs with its own public address.

@@ -14,6 +14,14 @@ export const TEST_PAYLOAD_KEYS = 'test-2026a:74cOPp4o4jlynnhFTWGpd3T4mKOorkKc38D
 /** A second key, for rotation tests: with it appended, new payloads use it and old ones still decode. */
 export const ROTATED_PAYLOAD_KEY = 'test-2026b:PFTGFBYtLuJNVKQVMosrsgyM6WLdb7DadYDk2M2cEwI=';
 
+/**
+ * The keys that seal the integrations' secrets in the suite's database (SECRET_KEYS): every test
+ * API and every process the tests start uses them, so a secret one sealed another opens. Test data only.
+ */
+export const TEST_SECRET_KEYS = 'test-secrets-2026a:38kpKpWLAlp8qT1aQAMkNbHsSAeeDPlyBdylDIJ5nc8=';
+/** A second one, for rotation tests. */
+export const ROTATED_SECRET_KEY = 'test-secrets-2026b:muyi/YKt+ve+vumglGAXmDz6XqxQLKYQAfMz16eRCeU=';
+
 /** The codec of the suite's key(s) (PAYLOAD_KEYS as global setup left it). */
 export const testPayloadCodec = (keys: string = process.env.PAYLOAD_KEYS ?? TEST_PAYLOAD_KEYS) =>
   new EncryptionCodec(parsePayloadKeys(keys));
