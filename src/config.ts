@@ -76,7 +76,7 @@ export const configSchema = z.object({
   CALCOM_DELIVERY_BODY_TTL_HOURS: z.coerce.number().int().min(1).max(8760).default(168),
   /** Requests per minute per API key (429 above it); 0 turns the limit off. */
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
-  /** Failed authentications per minute per client address before 429, without a key lookup; 0 turns it off. */
+  /** Failed authentications per minute per client address; past it, failures are 429 (valid credentials always pass); 0 turns it off. */
   API_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
   /**
    * The API's address as customers and providers reach it (e.g. https://api.example.com): the base

@@ -7,8 +7,10 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Durability } from '../temporal/durability';
 import { authenticate, failedAuthLimit, requirePlatformToken } from './auth';
-import { codecServer, redactCodecToken, type CodecServerOptions } from './codec-server';
+import { codecServer, type CodecServerOptions } from './codec-server';
 import { errorHandler, notFoundHandler } from './errors';
+import { jsonBody } from './json-body';
+import { serializeRequest } from './request-log';
 import type { Metrics } from './metrics';
 import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
@@ -80,8 +82,8 @@ export function createApp(deps: AppDeps): Express {
     pinoHttp({
       logger: deps.logger,
       autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
-      // The codec token may be a path segment (the Web UI's endpoint): never logged.
-      serializers: { req: (req: { url?: string }) => Object.assign(req, { url: redactCodecToken(req.url) }) },
+      // Tokens in URLs (unsubscribe, codec, webhook ids, query parameters) and credential headers: never logged.
+      serializers: { req: serializeRequest },
     }),
   );
   app.use(deps.metrics.middleware);
@@ -93,7 +95,7 @@ export function createApp(deps: AppDeps): Express {
   // Each with its sender's limit: a Retell call object carries the transcript with word timings (~130 KiB for a long call).
   app.use('/webhooks/calcom', express.raw({ type: () => true, limit: deps.webhookBodyLimits?.calcom ?? '1mb' }));
   app.use('/webhooks/retell', express.raw({ type: () => true, limit: deps.webhookBodyLimits?.retell ?? '5mb' }));
-  app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+  app.use(jsonBody({ limit: deps.bodyLimit ?? '100kb' }));
   // Form posts: the one-click unsubscribe (RFC 8058) and Twilio's webhooks.
   app.use(['/unsubscribe', '/webhooks/twilio'], express.urlencoded({ extended: false, limit: '20kb' }));
 
@@ -101,7 +103,6 @@ export function createApp(deps: AppDeps): Express {
   const { pool, temporal: client, taskQueue, logger, durability, startTimeoutMs } = deps;
   const features = deps.features ?? createFeatureSwitches({ db: pool });
   const routes = new ApiRoutes(registry, {
-    authFailures: authFailures.check,
     authenticate: authenticate(deps.pool, authFailures.failed),
     platform: requirePlatformToken(deps.platformAdminToken, authFailures.failed),
     rateLimit: apiKeyRateLimit(deps.rateLimitPerMinute ?? 0),

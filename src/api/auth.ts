@@ -29,7 +29,7 @@ function bearer(header: string | undefined): string | undefined {
 /** The shape of every key generateApiKey makes: anything else is refused without asking the database. */
 const API_KEY_SHAPE = /^ak_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/;
 
-type FailureHook = (req: Request, res: Response, next: NextFunction, error: unknown) => void;
+export type FailureHook = (req: Request, res: Response, next: NextFunction, error: unknown) => void;
 const passOn: FailureHook = (_req, _res, next, error) => next(error);
 
 /** Resolves `Authorization: Bearer <api key>` to the key's company and role, or 401 (reported to `failed`). */
@@ -71,17 +71,15 @@ export function requirePlatformToken(expected: string | undefined, failed: Failu
 }
 
 /**
- * Guessing credentials is throttled before the database is asked: after `perMinute` failed
- * authentications (401) from one address within a minute, that address gets 429 until the window
- * passes, without a key lookup. Only failures count (concurrent successful requests never do).
- * `check` runs before authentication; `failed` records a failure (answering 429 if it is one too
- * many, else passing the 401 on). 0 turns it off.
+ * Failed authentications (401) are throttled per client address: after `perMinute` of them within
+ * a minute, that address's further failures are answered 429 (with Retry-After) instead of 401,
+ * until the window passes. Only requests whose credentials fail are counted or refused: a valid
+ * key (or platform or codec token) always passes, so one client guessing keys behind a NAT or a
+ * proxy never locks out the other tenants behind it. Malformed keys never reach the database;
+ * a well-formed one costs one indexed lookup, refused or not. 0 turns it off.
  */
-export function failedAuthLimit(perMinute: number): {
-  check: RequestHandler;
-  failed: (req: Request, res: Response, next: NextFunction, error: unknown) => void;
-} {
-  if (perMinute <= 0) return { check: (_req, _res, next) => next(), failed: (_req, _res, next, error) => next(error) };
+export function failedAuthLimit(perMinute: number): { failed: FailureHook } {
+  if (perMinute <= 0) return { failed: passOn };
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: perMinute,
@@ -99,16 +97,6 @@ export function failedAuthLimit(perMinute: number): {
       res.status(429).json(body);
     },
   });
-  return {
-    check: async (req, res, next) => {
-      try {
-        const hits = (await limiter.getKey(ipKeyGenerator(req.ip ?? 'unknown')))?.totalHits ?? 0;
-        if (hits >= perMinute) return limiter(req, res, next); // over the limit: counted and answered 429
-        next();
-      } catch (error) {
-        next(error);
-      }
-    },
-    failed: (req, res, next, error) => void limiter(req, res, () => next(error)),
-  };
+  // Counts this failure; over the limit the limiter answers 429, else the 401 goes on.
+  return { failed: (req, res, next, error) => void limiter(req, res, () => next(error)) };
 }

@@ -1,16 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { PayloadCodecError } from '../temporal/payload-codec';
+import type { FailureHook } from './auth';
 import { HttpError, unauthorized, validationErrorFrom } from './errors';
+import { assertJsonBody, jsonBody } from './json-body';
 
 /**
  * Temporal's remote codec protocol (the Web UI's and the CLI's `--codec-endpoint`), served by the
  * API process: `POST <endpoint>/decode` and `POST <endpoint>/encode` with a body
  * `{"payloads": [{"metadata": {"encoding": "<base64>", ...}, "data": "<base64>"}]}` (protobuf
- * JSON: bytes in base64) and the same shape back, decoded or encoded with the product's payload
- * codec. The endpoint is `/codec`.
+ * JSON: bytes in base64; `{}` is an empty list, as the CLI sends a query's or signal's empty
+ * arguments) and the same shape back, decoded or encoded with the product's payload codec. The
+ * endpoint is `/codec`.
  *
  * - Authorised by the codec token (CODEC_AUTH_TOKEN): `Authorization: Bearer <token>` (the CLI's
  *   `--codec-auth`, scripts, a proxy), or the token as a path segment, endpoint
@@ -45,7 +48,20 @@ const MAX_PAYLOADS = 10_000;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
 const PayloadJson = z.object({ metadata: z.record(z.string(), base64).nullish(), data: base64.nullish() });
-const PayloadsJson = z.object({ payloads: z.array(PayloadJson).max(MAX_PAYLOADS) });
+/**
+ * Protobuf JSON leaves an empty repeated field out: the CLI encodes a query's or a signal's empty
+ * argument list as `{}`. A missing (or null) list is an empty one; an unknown field is refused,
+ * as Temporal's own codec handler (protojson) refuses it.
+ */
+const PayloadsJson = z
+  .object({
+    payloads: z
+      .array(PayloadJson)
+      .max(MAX_PAYLOADS)
+      .nullish()
+      .transform((p) => p ?? []),
+  })
+  .strict();
 
 const fromJson = (p: z.infer<typeof PayloadJson>): Payload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])),
@@ -65,14 +81,9 @@ export const redactCodecToken = (url: string | undefined): string | undefined =>
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const bearer = (header: string | undefined) => /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
 
-type FailureHook = (req: Request, res: Response, next: NextFunction, error: unknown) => void;
-
 export function codecServer(
   options: CodecServerOptions,
-  authFailures: { check: RequestHandler; failed: FailureHook } = {
-    check: (_req, _res, next) => next(),
-    failed: (_req, _res, next, error) => next(error),
-  },
+  authFailures: { failed: FailureHook } = { failed: (_req, _res, next, error) => next(error) },
 ): Router {
   const router = Router();
   const allowed = new Set(options.allowedOrigins);
@@ -117,6 +128,7 @@ export function codecServer(
 
   const handle: RequestHandler = async (req, res, next) => {
     try {
+      assertJsonBody(req);
       const parsed = PayloadsJson.safeParse(req.body ?? {});
       if (!parsed.success) throw validationErrorFrom(parsed.error, 'body');
       const payloads = parsed.data.payloads.map(fromJson);
@@ -135,7 +147,7 @@ export function codecServer(
 
   for (const path of [`${CODEC_PATH}/:op`, `${CODEC_PATH}/:token/:op`]) {
     router.options(path, known, cors, preflight);
-    router.post(path, known, cors, authFailures.check, authorise, namespaced, express.json({ limit: BODY_LIMIT }), handle);
+    router.post(path, known, cors, authorise, namespaced, jsonBody({ limit: BODY_LIMIT }), handle);
   }
   return router;
 }

@@ -107,9 +107,17 @@ export function toHttpError(error: unknown): HttpError {
     const status = STATUS_BY_CODE[error.code] ?? 409;
     return new HttpError(status, error.code, error.message, error.details);
   }
-  const body = error as { type?: string; status?: number; expose?: boolean; message?: string };
+  const body = error as { type?: string; status?: number; expose?: boolean; message?: string; maxDepth?: number };
+  // JsonTooDeepError (src/api/json-body.ts), as body-parser passes it on.
+  if (body?.type === 'entity.too.deep')
+    return new HttpError(400, 'validation_error', body.message ?? 'the JSON body is nested too deep', {
+      fields: [{ field: 'body', message: `must not nest objects and arrays more than ${body.maxDepth} levels deep` }],
+      maxDepth: body.maxDepth,
+    });
   if (body?.type === 'entity.parse.failed') return new HttpError(400, 'malformed_json', 'the request body is not valid JSON');
   if (body?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'the request body is too large');
+  if (body?.type === 'charset.unsupported' || body?.type === 'encoding.unsupported')
+    return new HttpError(415, 'unsupported_media_type', body.message ?? 'unsupported charset or content encoding');
   if (body?.expose && body.status && body.status < 500) return new HttpError(body.status, 'bad_request', body.message ?? 'bad request');
   const pg = fromPostgres(error as { code?: string });
   if (pg) return pg;

@@ -1,4 +1,5 @@
 /** Field schemas shared by every feature's request and response schemas (validation and OpenAPI from one place). */
+import { outgoingUrlProblem } from '../net/outgoing';
 import { z } from './zod';
 
 export const ErrorResponse = z
@@ -76,3 +77,22 @@ export const DateTimeWithOffset = z.iso
 export const BooleanQuery = z.stringbool({ truthy: ['true'], falsy: ['false'], error: 'must be true or false' });
 
 export const Name = text(1, 200);
+
+/**
+ * A URL the service will call on a tenant's behalf (a Web Push endpoint): https, no credentials, and
+ * not an IP literal (or localhost) outside the public internet. What a host name resolves to is
+ * checked again at every send (src/net/outgoing.ts).
+ */
+export const OutgoingUrl = z
+  .string()
+  .max(2000)
+  .superRefine((url, ctx) => {
+    const problem = outgoingUrlProblem(url);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .openapi({
+    format: 'uri',
+    pattern: '^https://',
+    description: 'https only; never a loopback, private, link-local or otherwise non-public address',
+    example: 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91b',
+  });

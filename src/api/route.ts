@@ -6,6 +6,7 @@ import type { Role } from './roles';
 import { assertRole, authOf, type AuthContext } from './auth';
 import { ValidationError, type FieldIssue } from '../errors';
 import { validationErrorFrom } from './errors';
+import { assertJsonBody } from './json-body';
 import { ErrorResponse } from './fields';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -55,8 +56,6 @@ export interface RouteSpec<P, Q, B> {
 }
 
 export interface RouteGuards {
-  /** Runs first on every authenticated route (throttles invalid credentials before any lookup). */
-  authFailures?: RequestHandler;
   authenticate: RequestHandler;
   platform: RequestHandler;
   /** Runs after authenticate on API-key routes (per-key request limit). */
@@ -124,15 +123,14 @@ export class ApiRoutes {
     const { features } = this.guards;
     if (spec.feature && (spec.access === 'public' || spec.access === 'platform' || !features))
       throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a feature switch needs an API-key route and the switches`);
-    const first = this.guards.authFailures ? [this.guards.authFailures] : [];
-    const keyGuards = [...first, this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
-    const guard: RequestHandler[] =
-      spec.access === 'public' ? [] : spec.access === 'platform' ? [...first, this.guards.platform] : keyGuards;
+    const keyGuards = [this.guards.authenticate, ...(this.guards.rateLimit ? [this.guards.rateLimit] : [])];
+    const guard: RequestHandler[] = spec.access === 'public' ? [] : spec.access === 'platform' ? [this.guards.platform] : keyGuards;
     const handler: RequestHandler = async (req, res, next) => {
       try {
         const auth = spec.access === 'public' || spec.access === 'platform' ? (undefined as unknown as AuthContext) : authOf(req);
         if (auth) assertRole(auth, spec.access as Role);
         if (spec.feature) await features!.require(auth.companyId, spec.feature);
+        if (spec.body) assertJsonBody(req);
         const ctx: HandlerContext<P, Q, B> = {
           params: parse(spec.params, req.params, 'params'),
           query: parse(spec.query, req.query, 'query'),
@@ -165,7 +163,7 @@ export class ApiRoutes {
     }
     const bodyErrors = spec.body ? [413, 415] : [];
     const keyErrors = spec.access === 'platform' ? [429] : [403, 404, 409, 429];
-    const errorStatuses = spec.access === 'public' ? [400, 503] : [400, 401, ...keyErrors, ...bodyErrors, 503];
+    const errorStatuses = spec.access === 'public' ? [400, ...bodyErrors, 503] : [400, 401, ...keyErrors, ...bodyErrors, 503];
     for (const status of errorStatuses) {
       responses[status] ??= { description: STANDARD_ERRORS[status], content: { 'application/json': { schema: ErrorResponse } } };
     }

@@ -37,6 +37,12 @@ export const channelConfigSchema = z
       .regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL')
       .default('mailto:notifications@localhost'),
     PUSH_TTL_SECONDS: z.coerce.number().int().min(0).max(2_419_200).default(86_400),
+    /**
+     * Tests and development only: tenant-supplied URLs (push endpoints) may be http and point at
+     * loopback (127/8, ::1), for a push service on this machine. Off by default; refused with
+     * NODE_ENV=production (src/net/outgoing.ts).
+     */
+    OUTGOING_ALLOW_LOOPBACK: z.stringbool({ error: 'must be true or false' }).default(false),
     /** Upper bound of one provider call (connect + send). */
     CHANNEL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   })
@@ -57,5 +63,9 @@ export function loadChannelConfig(env: NodeJS.ProcessEnv = process.env): Channel
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ChannelConfigError(`invalid channel configuration: ${problems}`);
   }
+  if (parsed.data.OUTGOING_ALLOW_LOOPBACK && env.NODE_ENV === 'production')
+    throw new ChannelConfigError(
+      'invalid channel configuration: OUTGOING_ALLOW_LOOPBACK: must not be set with NODE_ENV=production (it lets tenant URLs reach this host)',
+    );
   return parsed.data;
 }

@@ -86,6 +86,7 @@ export function createChannelRegistry(config: ChannelConfig, logger?: Logger): C
       vapid: { subject: config.VAPID_SUBJECT, ...vapid },
       ttlSeconds: config.PUSH_TTL_SECONDS,
       timeoutMs,
+      allowLoopback: config.OUTGOING_ALLOW_LOOPBACK,
     }),
   );
   return new ChannelRegistry(providers);

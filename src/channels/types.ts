@@ -84,16 +84,16 @@ export function classifyHttpStatus(status: number): ProviderErrorKind {
 }
 
 /**
- * Classifies a fetch() failure: the caller's abort is rethrown; a refused or reset connection
+ * Classifies a fetch() (or node http) failure: the caller's abort is rethrown; a refused or reset connection
  * before the request went out is transient and unambiguous; a timeout is transient and ambiguous.
  */
 export function classifyFetchError(error: unknown, callerSignal: AbortSignal, provider: string): never {
   if (callerSignal.aborted) throw callerSignal.reason ?? error;
-  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     throw new ProviderError(`${provider}: request timed out`, 'transient', { ambiguous: true, status: 'timeout' });
   }
-  const code = e?.cause?.code;
+  const code = e?.cause?.code ?? e?.code; // fetch puts the system error in `cause`; node's http on the error itself
   const beforeSending = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
   throw new ProviderError(`${provider}: ${e?.cause?.message ?? e?.message ?? String(error)}`, 'transient', {
     ambiguous: !beforeSending,

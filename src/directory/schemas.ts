@@ -1,4 +1,4 @@
-import { BooleanQuery, DateTimeWithOffset, Email, Name, Pagination, text, TimeZone, Uuid } from '../api/fields';
+import { BooleanQuery, DateTimeWithOffset, Email, Name, OutgoingUrl, Pagination, text, TimeZone, Uuid } from '../api/fields';
 import { z } from '../api/zod';
 import { validateBusinessHours } from '../callbacks/business-hours';
 import { Country, PhoneE164, PhoneInput } from './phone';
@@ -167,7 +167,7 @@ export const Staff = z
 /** A browser's `PushSubscription.toJSON()`: where and how to send Web Push messages. */
 export const PushSubscription = z
   .object({
-    endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2000),
+    endpoint: OutgoingUrl,
     expirationTime: z.number().nullable().optional(),
     keys: z
       .object({

@@ -142,19 +142,39 @@ describe('codec server: POST /codec/{encode,decode}', () => {
     expect(await res.json()).toMatchObject({ error: { code: 'undecodable_payload', message: expect.stringContaining('"test-2026b"') } });
   });
 
+  it('takes a missing list as an empty one: `{}` is what the CLI sends for a query or a signal without arguments', async () => {
+    for (const op of ['encode', 'decode']) {
+      for (const body of [{}, { payloads: null }, { payloads: [] }]) {
+        const res = await post(`/codec/${op}`, body, bearer);
+        expect([op, body, res.status, await res.json()]).toEqual([op, body, 200, { payloads: [] }]);
+      }
+    }
+  });
+
   it('validates the body (400 naming the field) and takes payloads larger than the API body limit', async () => {
     const bad = await post('/codec/decode', { payloads: [{ data: 'not base64!' }] }, bearer);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({
       error: { code: 'validation_error', details: { fields: [{ field: 'body.payloads.0.data' }] } },
     });
-    expect((await post('/codec/decode', { nothing: true }, bearer)).status).toBe(400);
+    const unknown = await post('/codec/decode', { nothing: true }, bearer);
+    expect([unknown.status, await unknown.json()]).toMatchObject([400, { error: { details: { fields: [{ field: 'body.nothing' }] } } }]);
     const malformed = await fetch(`${api.url}/codec/decode`, {
       method: 'POST',
       headers: { ...bearer, 'content-type': 'application/json' },
       body: '{',
     });
     expect(malformed.status).toBe(400);
+
+    const plainText = await fetch(`${api.url}/codec/decode`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'text/plain' },
+      body: JSON.stringify({ payloads: [value('x')] }),
+    });
+    expect([plainText.status, ((await plainText.json()) as { error: { code: string } }).error.code]).toEqual([
+      415,
+      'unsupported_media_type',
+    ]);
 
     const large = await post('/codec/encode', { payloads: [value('x'.repeat(300_000))] }, bearer);
     expect(large.status).toBe(200);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { toHttpError } from '../../src/api/errors';
 import type { Pool } from '../../src/db/pool';
-import { startTestApi, type TestApi } from '../support/api';
+import { PLATFORM_TOKEN, startTestApi, type TestApi } from '../support/api';
 import { testDatabaseUrl, testPool } from '../support/database';
 import { fieldsOf } from '../support/directory';
 
@@ -97,6 +97,62 @@ describe('edges of input', () => {
     expect([analytics.status, fieldsOf(analytics)]).toEqual([400, ['query.from']]);
   });
 
+  it('a JSON body nested deeper than the limit is a 400 naming the limit, before anything recurses into it', async () => {
+    const s = await seeded();
+    const deep = (n: number) =>
+      `{"eventType":"payment_received","notifiable":{"type":"customer","id":"${s.customerId}"},"data":{"x":${'['.repeat(n)}${']'.repeat(n)}}}`;
+    for (const n of [20_000, 63]) {
+      const res = await api.request('POST', '/v1/notifications', { key: s.company.agent, raw: deep(n) });
+      expect([n, res.status, res.body.error.code, fieldsOf(res)]).toEqual([n, 400, 'validation_error', ['body']]);
+      expect(res.body.error.details.maxDepth).toBe(64);
+      expect(res.body.error.message).toContain('64');
+    }
+    // Brackets inside strings are text, not depth; 64 levels (the root, data, 62 arrays) are fine.
+    const inString = await api.request('POST', '/v1/notifications', {
+      key: s.company.agent,
+      raw: `{"eventType":"payment_received","notifiable":{"type":"customer","id":"${s.customerId}"},"data":{"x":"${'['.repeat(500)}\\"{{{"}}`,
+    });
+    expect(inString.status).toBe(202);
+    const atLimit = await api.request('POST', '/v1/notifications', { key: s.company.agent, raw: deep(62) });
+    expect(atLimit.status).toBe(202);
+    const { rows } = await api.pool.query(`SELECT count(*)::int AS n FROM notifications WHERE company_id = $1`, [s.company.id]);
+    expect(rows[0].n).toBe(2);
+  });
+
+  it('a body that is not JSON to a JSON route is 415 unsupported_media_type; an empty body is not a body', async () => {
+    const s = await seeded();
+    const key = s.company.admin;
+    const plain = await api.request('POST', '/v1/branches', { key, raw: '{"name":"Plain"}', headers: { 'content-type': 'text/plain' } });
+    expect([plain.status, plain.body.error.code]).toEqual([415, 'unsupported_media_type']);
+    const form = await api.request('PATCH', `/v1/services/${s.serviceId}`, {
+      key,
+      raw: 'name=Form',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect([form.status, form.body.error.code]).toEqual([415, 'unsupported_media_type']);
+    const none = await api.request('POST', '/v1/branches', { key, raw: '{"name":"None"}', headers: { 'content-type': '' } });
+    expect([none.status, none.body.error.code]).toEqual([415, 'unsupported_media_type']);
+    const charset = await api.request('POST', '/v1/branches', {
+      key,
+      raw: '{"name":"Latin"}',
+      headers: { 'content-type': 'application/json; charset=latin1' },
+    });
+    expect([charset.status, charset.body.error.code]).toEqual([415, 'unsupported_media_type']);
+    // JSON with a charset is JSON; a POST without a body is judged by its schema (here: name is required).
+    const utf8 = await api.request('POST', '/v1/branches', {
+      key,
+      raw: '{"name":"Utf8"}',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    });
+    expect(utf8.status).toBe(201);
+    const empty = await fetch(`${api.url}/v1/branches`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    expect(empty.status).toBe(400);
+    expect(fieldsOf({ body: await empty.json() })).toEqual(['body.name']);
+    // Nothing of the refused ones was written.
+    const names = (await api.request('GET', '/v1/branches', { key })).body.items.map((b: { name: string }) => b.name).sort();
+    expect(names).toEqual(['Centro', 'Utf8']);
+  });
+
   it('an Idempotency-Key is 1-255 visible ASCII characters: else a 400 naming the header, and nothing written', async () => {
     const s = await seeded();
     const body = { eventType: 'payment_received', notifiable: { type: 'customer', id: s.customerId } };
@@ -108,13 +164,13 @@ describe('edges of input', () => {
     expect(rows[0].n).toBe(0);
   });
 
-  it('invalid credentials: a key of the wrong shape never reaches the database; repeated failures are throttled before it', async () => {
+  it('invalid credentials: a key of the wrong shape never reaches the database; repeated failures are throttled', async () => {
     const before = queries;
     for (let i = 0; i < 3; i++) {
       expect((await api.request('GET', '/v1/branches', { key: 'not-a-key' })).status).toBe(401);
     }
     expect(queries).toBe(before);
-    // Well-formed but unknown keys are looked up, until this address has failed 5 times in a minute.
+    // Well-formed but unknown keys cost one lookup each; after 5 failures in a minute from this address: 429.
     const unknown = () => `ak_deadbeef_${'A'.repeat(43)}`;
     const statuses: number[] = [];
     const counts: number[] = [];
@@ -123,9 +179,37 @@ describe('edges of input', () => {
       counts.push(queries);
     }
     expect(statuses).toEqual([401, 401, 429, 429]);
-    expect(counts[3]).toBe(counts[2]); // the throttled request asked the database nothing
+    expect(counts[3] - counts[2]).toBe(1); // the throttled request: one lookup, like any other key
     const throttled = await api.request('GET', '/v1/branches', { key: unknown() });
     expect(throttled.body.error.code).toBe('rate_limited');
+    // Throttled, a malformed key still never reaches the database.
+    const beforeMalformed = queries;
+    expect((await api.request('GET', '/v1/branches', { key: 'still-not-a-key' })).status).toBe(429);
+    expect(queries).toBe(beforeMalformed);
+  });
+
+  it('failed keys never lock out valid ones: behind one address, 40 bad keys, then every valid key still works', async () => {
+    const shared = await startTestApi(); // the default limit: 30 failures per minute per address
+    try {
+      const company = await shared.company();
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++)
+        statuses.push((await shared.request('GET', '/v1/branches', { key: `ak_deadbeef_${'B'.repeat(43)}` })).status);
+      expect(statuses.slice(0, 30)).toEqual(Array(30).fill(401));
+      expect(statuses.slice(30)).toEqual(Array(10).fill(429));
+      // The same address, valid credentials: an API key, the platform token.
+      expect((await shared.request('GET', '/v1/branches', { key: company.agent })).status).toBe(200);
+      expect((await shared.request('POST', '/v1/branches', { key: company.admin, body: { name: 'After the storm' } })).status).toBe(201);
+      expect((await shared.request('POST', '/v1/companies', { key: PLATFORM_TOKEN, body: { name: 'Another tenant' } })).status).toBe(201);
+      // Bad keys are still refused with 429 after those successes, malformed ones too.
+      const again = await shared.request('GET', '/v1/branches', { key: `ak_deadbeef_${'C'.repeat(43)}` });
+      expect([again.status, again.body.error.code]).toEqual([429, 'rate_limited']);
+      expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await shared.request('GET', '/v1/branches', { key: 'not-a-key' })).status).toBe(429);
+      expect((await shared.request('POST', '/v1/companies', { key: 'wrong-platform-token', body: { name: 'x' } })).status).toBe(429);
+    } finally {
+      await shared.close();
+    }
   });
 
   it("PostgreSQL's own refusals map to proper answers, not 500", async () => {

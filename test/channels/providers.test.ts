@@ -209,9 +209,13 @@ describe('Web Push with VAPID', () => {
       vapid: { subject: 'mailto:ops@salon.test', ...keys },
       ttlSeconds: 120,
       timeoutMs: 1_000,
+      allowLoopback: true, // the local push service: http on loopback (OUTGOING_ALLOW_LOOPBACK)
     });
   });
-  afterAll(() => push.close());
+  afterAll(async () => {
+    await provider.close();
+    await push.close();
+  });
   const message = (sub: ReturnType<typeof pushSubscription> | undefined): OutboundMessage => ({
     channel: 'push',
     to: sub?.endpoint ?? '',
@@ -244,6 +248,35 @@ describe('Web Push with VAPID', () => {
     expect((await refusal(provider.send(message(undefined), never))).kind).toBe('permanent');
     const broken = { endpoint: push.endpoint('x'), keys: { p256dh: 'short', auth: 'x' } };
     expect((await refusal(provider.send(message(broken), never))).kind).toBe('permanent');
+  });
+
+  it('keeps the status line of a refusal, never the body the endpoint sent', async () => {
+    push.failNext(400);
+    const error = await refusal(provider.send(message(pushSubscription(push.endpoint('device-3'))), never));
+    expect([error.kind, error.message]).toEqual(['permanent', 'webpush: HTTP 400 Bad Request']);
+    expect(error.message).not.toContain('scripted failure'); // the body the push service answered with
+  });
+
+  it('without the test switch (production), refuses the local push service before connecting: http, loopback', async () => {
+    const strict = new WebPushProvider({
+      name: 'webpush',
+      vapid: { subject: 'mailto:ops@salon.test', ...keys },
+      ttlSeconds: 120,
+      timeoutMs: 1_000,
+    });
+    try {
+      const before = push.requests.length;
+      const plain = await refusal(strict.send(message(pushSubscription(push.endpoint('device-4'))), never));
+      expect([plain.kind, plain.message]).toEqual(['permanent', 'webpush: endpoint refused: must be an https URL']);
+      const loopback = await refusal(strict.send(message(pushSubscription(push.endpoint('device-4').replace('http:', 'https:'))), never));
+      expect([loopback.kind, loopback.message]).toEqual([
+        'permanent',
+        'webpush: endpoint refused: must not point at a loopback, private or otherwise non-public address',
+      ]);
+      expect(push.requests.length).toBe(before);
+    } finally {
+      await strict.close();
+    }
   });
 });
 
@@ -279,6 +312,15 @@ describe('provider registry and channel configuration', () => {
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['CHANNEL_TIMEOUT_MS', 'SMTP_URL', 'TWILIO_SMS_FROM']);
     expect(() => cfg({ VAPID_PUBLIC_KEY: 'only-one' })).toThrow(/VAPID_PRIVATE_KEY: set both/);
     expect(() => cfg({ SMTP_URL: 'nope' })).toThrow(/SMTP_URL/);
+    // The loopback switch for tests and development: off by default, never in production.
+    expect(c.OUTGOING_ALLOW_LOOPBACK).toBe(false);
+    expect(cfg({ OUTGOING_ALLOW_LOOPBACK: 'true' }).OUTGOING_ALLOW_LOOPBACK).toBe(true);
+    expect(() => cfg({ OUTGOING_ALLOW_LOOPBACK: 'true', NODE_ENV: 'production' })).toThrow(
+      /OUTGOING_ALLOW_LOOPBACK: must not be set with NODE_ENV=production/,
+    );
+    expect(cfg({ OUTGOING_ALLOW_LOOPBACK: 'false', NODE_ENV: 'production' }).OUTGOING_ALLOW_LOOPBACK).toBe(false);
+    expect(() => cfg({ OUTGOING_ALLOW_LOOPBACK: 'maybe' })).toThrow(/OUTGOING_ALLOW_LOOPBACK/);
+    expect(createChannelRegistry(cfg({ OUTGOING_ALLOW_LOOPBACK: 'true' })).get('webpush')).toBeDefined();
     // Empty variables (VAR= in compose files) take the defaults instead of failing validation.
     expect(cfg({ TWILIO_AUTH_TOKEN: '', TWILIO_SMS_FROM: ' ', SMTP_BACKUP_URL: '' })).toMatchObject({
       TWILIO_AUTH_TOKEN: 'local-token',

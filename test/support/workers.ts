@@ -70,7 +70,14 @@ export function testChannels(servers: ChannelServers, timeoutMs = 3_000): Channe
       new SmtpProvider({ name: 'smtp-backup', url: servers.smtpBackup.url, from: 'Salon <notify@salon.test>', timeoutMs }),
       new TwilioProvider({ ...twilio, name: 'twilio-sms', channel: 'sms', from: '+15005550006' }),
       new TwilioProvider({ ...twilio, name: 'twilio-whatsapp', channel: 'whatsapp', from: 'whatsapp:+14155238886' }),
-      new WebPushProvider({ name: 'webpush', vapid: { subject: 'mailto:ops@salon.test', ...vapid }, ttlSeconds: 60, timeoutMs }),
+      // The local push service listens on loopback over http: allowed for tests only (OUTGOING_ALLOW_LOOPBACK).
+      new WebPushProvider({
+        name: 'webpush',
+        vapid: { subject: 'mailto:ops@salon.test', ...vapid },
+        ttlSeconds: 60,
+        timeoutMs,
+        allowLoopback: true,
+      }),
     ],
     { email: ['smtp'] },
   );
