@@ -84,7 +84,7 @@ describe('callback workflow (time-skipping server)', () => {
 
   it('the whole lifecycle: assigned (expertise), an attempt that reaches the customer, completed before the SLA: no warning, no escalation', async () => {
     const org = await createOrganisation(pool);
-    const c = await create(org, { serviceId: org.serviceId });
+    const c = await create(org, { serviceId: org.serviceId, notes: 'call after 5 pm' });
     expect(await assigned(c.id)).toBe(org.staffId);
     expect((await row(c.id)).assignment_reason).toBe('expertise');
     const afterAttempt = await w.callbacks.message(
@@ -97,7 +97,8 @@ describe('callback workflow (time-skipping server)', () => {
     expect(afterAttempt).toMatchObject({ applied: true, callback: { status: 'contacted', attemptCount: 1 } });
     expect(afterAttempt.callback.contactedAt).not.toBeNull();
     const done = await w.callbacks.message(org.companyId, c.id, 'complete', { notes: 'booked a visit' }, agentOf(org.staffId));
-    expect(done.callback).toMatchObject({ status: 'completed', notes: 'booked a visit', escalated: false });
+    // The outcome's notes are kept beside the request's own.
+    expect(done.callback).toMatchObject({ status: 'completed', notes: 'call after 5 pm', outcomeNotes: 'booked a visit', escalated: false });
     expect(await handle(c.id).result()).toMatchObject({ status: 'completed', escalations: 0, attempts: 1 });
     const r = await row(c.id);
     expect([r.warned_at, r.breached_at, r.escalation_count]).toEqual([null, null, 0]);
@@ -201,7 +202,7 @@ describe('callback workflow (time-skipping server)', () => {
       actor: { kind: 'operator', role: null, staffId: null, label: 'ops' },
     });
     expect(await handle(c.id).result()).toMatchObject({ status: 'completed' });
-    expect(await row(c.id)).toMatchObject({ status: 'completed', notes: 'done by phone' });
+    expect(await row(c.id)).toMatchObject({ status: 'completed', outcome_notes: 'done by phone' });
   });
 
   it('expires at the end of its open life and tells the manager', async () => {
