@@ -292,9 +292,17 @@ export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<Ca
       notes: notes ?? (actor ? `by ${actor.label}` : null),
       at,
     });
-    // The escalation's own time (when the try that committed it ran): the cooldown runs from it.
-    // Older recorded results carry no time: the decision's.
-    const committedAt = result.at ?? at;
+    // The escalation's own time, not the decision's: the cooldown runs from it. A retry that found
+    // an earlier try's commit answers with that row's time; a try that committed now is known to
+    // have committed by the time its completion reaches the workflow (this task's clock; a step
+    // that retried for hours does not make the next escalation due at once). Older recorded
+    // results carry no time: the decision's.
+    const committedAt =
+      result.at === undefined
+        ? at
+        : result.committedBefore
+          ? result.at
+          : new Date(Math.max(Date.parse(result.at), Date.now())).toISOString();
     state.escalations.push({ key, reason, at: committedAt, to: result.to });
     state.lastEscalatedAt = committedAt;
     if (reason === 'multiple_attempts_failed' || patched(ATTEMPTS_SINCE_ANY_ESCALATION)) state.failedAttemptsSinceEscalation = 0;
