@@ -115,13 +115,19 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
             key: `${input.callbackId}:${input.key}`,
             data: { description: 'a callback to a customer', reason: decision.reason },
           });
-          await store.attachAssignmentNotification(tx, decision.assignmentId!, queued.notificationId);
+          await store.recordAssignment(tx, {
+            callbackId: input.callbackId,
+            key: input.key,
+            staffId: decision.assignedTo,
+            reason: decision.reason,
+            notificationId: queued.notificationId,
+          });
           return { decision, start: queued.start };
         });
         if (start) await notifications.startQueued(start);
         else if (decision.committedBefore && decision.notificationId)
           await notifications.startPending(input.companyId, [decision.notificationId]);
-        const { assignmentId: _a, notificationId: _n, ...result } = decision;
+        const { notificationId: _n, ...result } = decision;
         return result as AssignmentResult & { committedBefore?: boolean };
       });
     },

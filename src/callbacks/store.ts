@@ -385,8 +385,6 @@ export async function markWorkflowStarted(db: Queryable, callbackId: string): Pr
 
 /** An assignment step's answer: who (or nobody and why), and whether an earlier try of the same step had already decided it. */
 export type AssignmentDecision = AssignmentResult & {
-  /** The `callback_assignments` row of a decision (absent when nobody was available). */
-  assignmentId?: string;
   /** The assignee's `staff_assigned` notification, once attached. */
   notificationId?: string | null;
   /** True when this is the decision an earlier try of the same step committed (nothing was chosen now). */
@@ -421,17 +419,11 @@ export async function assignCallback(
   const c = cb[0];
   if (!c) return { assignedTo: null, reason: 'the callback row does not exist', committedBefore: false };
   const { rows: before } = await tx.query(
-    `SELECT id, staff_id, reason, notification_id FROM callback_assignments WHERE callback_id = $1 AND assignment_key = $2`,
+    `SELECT staff_id, reason, notification_id FROM callback_assignments WHERE callback_id = $1 AND assignment_key = $2`,
     [callbackId, key],
   );
   if (before[0]?.staff_id) {
-    return {
-      assignedTo: before[0].staff_id,
-      reason: before[0].reason,
-      assignmentId: before[0].id,
-      notificationId: before[0].notification_id,
-      committedBefore: true,
-    };
+    return { assignedTo: before[0].staff_id, reason: before[0].reason, notificationId: before[0].notification_id, committedBefore: true };
   }
   await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`callback-assign:${c.branch_id}`]);
   let chosen: { id: string; reason: AssignmentReason } | undefined;
@@ -490,18 +482,21 @@ export async function assignCallback(
       WHERE id = $1 AND status IN ${OPEN}`,
     [callbackId, chosen.id, chosen.reason],
   );
-  const { rows: decided } = await tx.query(
-    `INSERT INTO callback_assignments (company_id, callback_id, assignment_key, staff_id, reason)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (callback_id, assignment_key) DO UPDATE SET staff_id = EXCLUDED.staff_id, reason = EXCLUDED.reason, decided_at = now()
-     RETURNING id`,
-    [c.company_id, callbackId, key, chosen.id, chosen.reason],
-  );
-  return { assignedTo: chosen.id, reason: chosen.reason, assignmentId: decided[0].id, notificationId: null, committedBefore: false };
+  return { assignedTo: chosen.id, reason: chosen.reason, notificationId: null, committedBefore: false };
 }
 
-export async function attachAssignmentNotification(tx: Queryable, assignmentId: string, notificationId: string): Promise<void> {
-  await tx.query(`UPDATE callback_assignments SET notification_id = $2 WHERE id = $1`, [assignmentId, notificationId]);
+/** The step's decision (and the notification it queued), in the transaction that made it: what every retry of the step answers with. */
+export async function recordAssignment(
+  tx: Queryable,
+  a: { callbackId: string; key: string; staffId: string; reason: AssignmentReason; notificationId: string },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO callback_assignments (company_id, callback_id, assignment_key, staff_id, reason, notification_id)
+     SELECT company_id, id, $2, $3, $4, $5 FROM callback_requests WHERE id = $1
+     ON CONFLICT (callback_id, assignment_key) DO UPDATE
+       SET staff_id = EXCLUDED.staff_id, reason = EXCLUDED.reason, notification_id = EXCLUDED.notification_id, decided_at = now()`,
+    [a.callbackId, a.key, a.staffId, a.reason, a.notificationId],
+  );
 }
 
 /** A contact attempt (idempotent by the workflow's key) and its effect on the row. */
