@@ -11,9 +11,10 @@ import type { WorkflowStart } from '../src/db/outbox';
 
 /**
  * The callback workflow's I/O: thin adapters over the feature's store. Every write is idempotent
- * (attempt and escalation keys chosen by the workflow; notifications queued with a key in the same
- * transaction as the change that causes them, and started after COMMIT), so a retried activity
- * never writes or notifies twice.
+ * (attempt, assignment and escalation keys derived by the workflow from its messages' ids and its
+ * steps; notifications queued with a key in the same transaction as the change that causes them,
+ * and started after COMMIT), so a retried activity never writes or notifies twice, and a step that
+ * decides (an assignee, a manager) answers every retry with the decision its first try committed.
  */
 export interface CallbackActivityDeps {
   pool: Pool;
@@ -90,32 +91,44 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
 
     /**
      * Assigns the callback (src/callbacks/store.ts assignCallback) and tells the new assignee
-     * (`staff_assigned`), in one transaction; the notification starts after COMMIT.
+     * (`staff_assigned`), in one transaction; the notification starts after COMMIT. `key` names the
+     * workflow's step: a retry (the worker died after COMMIT, the completion was lost) returns the
+     * decision the first try committed and restarts its notification, never choosing again.
      */
     async assignCallback(input: {
       callbackId: string;
       companyId: string;
       explicit: string | null;
       exclude: string | null;
-      /** Unique per assignment of this callback. */
+      /** The workflow's step: `assignment:<n>`, one per assignment step of the callback's life. */
       key: string;
-    }): Promise<AssignmentResult> {
+    }): Promise<AssignmentResult & { committedBefore?: boolean }> {
       return heartbeating(async () => {
-        const { result, start } = await withTransaction(pool, async (tx) => {
-          const result = await store.assignCallback(tx, input.callbackId, input.explicit, input.exclude);
-          if (!result.assignedTo) return { result, start: undefined };
-          const { start } = await queue(tx, {
+        const { decision, start } = await withTransaction(pool, async (tx) => {
+          const decision = await store.assignCallback(tx, input.callbackId, input.explicit, input.exclude, input.key);
+          if (!decision.assignedTo || decision.committedBefore) return { decision, start: undefined };
+          const queued = await queue(tx, {
             callbackId: input.callbackId,
             companyId: input.companyId,
-            to: result.assignedTo,
+            to: decision.assignedTo,
             eventType: 'staff_assigned',
-            key: `${input.callbackId}:assignment:${input.key}`,
-            data: { description: 'a callback to a customer', reason: result.reason },
+            key: `${input.callbackId}:${input.key}`,
+            data: { description: 'a callback to a customer', reason: decision.reason },
           });
-          return { result, start };
+          await store.recordAssignment(tx, {
+            callbackId: input.callbackId,
+            key: input.key,
+            staffId: decision.assignedTo,
+            reason: decision.reason,
+            notificationId: queued.notificationId,
+          });
+          return { decision, start: queued.start };
         });
         if (start) await notifications.startQueued(start);
-        return result;
+        else if (decision.committedBefore && decision.notificationId)
+          await notifications.startPending(input.companyId, [decision.notificationId]);
+        const { notificationId: _n, ...result } = decision;
+        return result as AssignmentResult & { committedBefore?: boolean };
       });
     },
 
@@ -131,17 +144,22 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
       await withTransaction(pool, (tx) => store.insertAttempt(tx, { ...input, at: new Date(input.at) }));
     },
 
-    /** Completed or cancelled, with the reason and notes. */
+    /**
+     * Completed, cancelled or failed, with the reason and the outcome's notes (kept beside the
+     * request's own). A row already final stays as it is. A `failed` ending is the workflow's own
+     * account of a step that gave up or of a bug in its code.
+     */
     async finishCallback(input: {
       callbackId: string;
-      status: 'completed' | 'cancelled';
+      status: 'completed' | 'cancelled' | 'failed';
       reason: string | null;
       notes: string | null;
       at: string;
     }): Promise<void> {
-      await withTransaction(pool, (tx) =>
+      const changed = await withTransaction(pool, (tx) =>
         store.finishCallback(tx, input.callbackId, input.status, input.reason, input.notes, new Date(input.at)),
       );
+      if (changed && input.status === 'failed') log.error({ callbackId: input.callbackId, reason: input.reason }, 'callback failed');
     },
 
     async markCallbackBreached(input: { callbackId: string; at: string }): Promise<void> {
@@ -177,7 +195,11 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
     /**
      * An escalation: its row (to a manager of the branch, else of the company), the request's
      * escalation state and the manager's `callback_escalated` notification, in one transaction.
-     * Idempotent by `key`: a retry finds the row and (re)starts the same notification.
+     * `key` names the workflow's step: a retry finds the row the first try committed and answers
+     * with its manager and time (the manager may have become unavailable since; choosing again
+     * would notify someone else), restarting the same notification. The escalation's time is when
+     * the try that committed it ran (not when the workflow decided to escalate): the cooldown is
+     * measured from it.
      */
     async escalateCallback(input: {
       callbackId: string;
@@ -187,11 +209,27 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
       reason: EscalationReason;
       from: string | null;
       notes: string | null;
+      /** When the workflow decided to escalate. */
       at: string;
-    }): Promise<{ escalationId: string; to: string | null; notificationId: string | null }> {
+    }): Promise<{ escalationId: string; to: string | null; notificationId: string | null; at: string; committedBefore: boolean }> {
+      // The server's clock at this try (the workflow's clock, also under a time-skipping test server).
+      const attemptAt = Math.max(Date.parse(input.at), Context.current().info.currentAttemptScheduledTimestampMs || 0);
       return heartbeating(async () => {
         const outcome = await withTransaction(pool, async (tx) => {
+          await store.lockCallback(tx, input.callbackId);
+          const before = await store.findEscalation(tx, input.callbackId, input.key);
+          if (before) {
+            return {
+              escalationId: before.id,
+              to: before.to,
+              notificationId: before.notificationId,
+              at: before.at.toISOString(),
+              committedBefore: true,
+              start: undefined,
+            };
+          }
           const to = await store.managerFor(tx, input.companyId, input.branchId);
+          const at = new Date(attemptAt);
           const row = await store.insertEscalation(tx, {
             callbackId: input.callbackId,
             key: input.key,
@@ -199,9 +237,10 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
             from: input.from,
             to,
             notes: input.notes,
-            at: new Date(input.at),
+            at,
           });
-          if (!to) return { escalationId: row.id, to, notificationId: null, start: undefined };
+          const base = { escalationId: row.id, to, at: at.toISOString(), committedBefore: false };
+          if (!to) return { ...base, notificationId: null, start: undefined };
           const queued = await queue(tx, {
             callbackId: input.callbackId,
             companyId: input.companyId,
@@ -210,35 +249,50 @@ export function createCallbackActivities({ pool, logger, notifications }: Callba
             key: `${input.callbackId}:escalation:${input.key}`,
             data: { reason: input.reason.replace(/_/g, ' ') },
           });
-          if (row.created) await store.attachNotification(tx, row.id, queued.notificationId);
-          return { escalationId: row.id, to, notificationId: queued.notificationId, start: queued.start };
+          await store.attachNotification(tx, row.id, queued.notificationId);
+          return { ...base, notificationId: queued.notificationId, start: queued.start };
         });
         if (!outcome.to) log.warn({ callbackId: input.callbackId }, 'escalated, but the company has no manager to notify');
         if (outcome.start) await notifications.startQueued(outcome.start);
+        else if (outcome.committedBefore && outcome.notificationId)
+          await notifications.startPending(input.companyId, [outcome.notificationId]);
         const { start: _s, ...result } = outcome;
         return result;
       });
     },
 
-    /** Still open at the end of its open life: expired, and a manager is told (`callback_expired`). */
+    /**
+     * Still open at the end of its open life: expired, and a manager is told (`callback_expired`).
+     * A retry after the expiry committed restarts the notification it queued (the manager is not chosen again).
+     */
     async expireCallback(input: { callbackId: string; companyId: string; branchId: string; at: string }): Promise<void> {
       return heartbeating(async () => {
-        const start = await withTransaction(pool, async (tx) => {
-          await store.finishCallback(tx, input.callbackId, 'expired', 'still open at the end of its open life', null, new Date(input.at));
+        const { start, queued } = await withTransaction(pool, async (tx) => {
+          await store.lockCallback(tx, input.callbackId);
+          const changed = await store.finishCallback(
+            tx,
+            input.callbackId,
+            'expired',
+            'still open at the end of its open life',
+            null,
+            new Date(input.at),
+          );
+          if (!changed)
+            return { start: undefined, queued: await store.queuedNoticeOf(tx, input.companyId, input.callbackId, 'callback_expired') };
           const to = await store.managerFor(tx, input.companyId, input.branchId);
-          if (!to) return undefined;
-          return (
-            await queue(tx, {
-              callbackId: input.callbackId,
-              companyId: input.companyId,
-              to,
-              eventType: 'callback_expired',
-              key: `${input.callbackId}:expired`,
-              data: {},
-            })
-          ).start;
+          if (!to) return { start: undefined, queued: undefined };
+          const notice = await queue(tx, {
+            callbackId: input.callbackId,
+            companyId: input.companyId,
+            to,
+            eventType: 'callback_expired',
+            key: `${input.callbackId}:expired`,
+            data: {},
+          });
+          return { start: notice.start, queued: undefined };
         });
         if (start) await notifications.startQueued(start);
+        else if (queued) await notifications.startPending(input.companyId, [queued]);
       });
     },
   };

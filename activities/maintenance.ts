@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { purgeIdempotencyKeys } from '../src/db/idempotency';
-import { reconcileOutbox, type OutboxSource, type ReconcileOptions } from '../src/db/outbox';
+import { reconcileOutbox, type OutboxSource, type ReconcileOptions, type ReconcileResult } from '../src/db/outbox';
 import { purgeDeliveryBodies } from '../src/integrations/store';
 
 export interface MaintenanceDeps {
@@ -37,9 +37,9 @@ export function createMaintenanceActivities({ pool, logger, client, taskQueue, o
      * when it was created), writes a final status for rows whose workflow was terminated or
      * otherwise ended without writing one, and tells workflows of row changes they missed. Idempotent.
      */
-    async reconcileOutbox(input: ReconcileOptions): Promise<{ started: string[]; closed: string[]; resynced: string[] }> {
+    async reconcileOutbox(input: ReconcileOptions): Promise<ReconcileResult> {
       const result = await reconcileOutbox(pool, outboxes, { ...input, client, taskQueue, deadlineMs: 10_000, logger });
-      if (result.started.length || result.closed.length || result.resynced.length)
+      if (result.started.length || result.closed.length || result.resynced.length || result.failed.length)
         logger.warn(result, 'reconciled rows with their workflows');
       return result;
     },

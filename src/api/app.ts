@@ -110,6 +110,7 @@ export function createApp(deps: AppDeps): Express {
   });
   // The features' services; each router gets only its own.
   const callbacks = createCallbackService({ pool, client, taskQueue, logger, durability, startTimeoutMs, features });
+  callbacks.registerMetrics(deps.metrics.registry);
   healthRoutes(routes, deps);
   companyRoutes(routes, createCompanyService({ pool, features }));
   // Every appointment is a workflow: booked, moved or cancelled through any route, its workflow is started or told.

@@ -13,7 +13,8 @@ export const CALLBACK_WORKFLOW_TYPE = 'callbackWorkflow';
 export const PRIORITIES = ['urgent', 'high', 'normal'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const CALLBACK_STATUSES = ['pending', 'assigned', 'contacted', 'completed', 'cancelled', 'expired'] as const;
+/** `failed`: the run could not go on (a step exhausted its retries, a bug, a run ended from outside); the reason says which. */
+export const CALLBACK_STATUSES = ['pending', 'assigned', 'contacted', 'completed', 'cancelled', 'expired', 'failed'] as const;
 export type CallbackStatus = (typeof CALLBACK_STATUSES)[number];
 export const OPEN_STATUSES: readonly CallbackStatus[] = ['pending', 'assigned', 'contacted'];
 export const isOpen = (s: CallbackStatus) => (OPEN_STATUSES as readonly string[]).includes(s);
@@ -66,6 +67,31 @@ export interface CallbackWorkflowInput {
   historyLimit?: number;
   /** The state carried over from a previous run (continue-as-new). */
   carried?: CallbackState;
+  /** The message and step counters carried over from a previous run (continue-as-new). */
+  carriedKeys?: CarriedKeys;
+}
+
+/**
+ * What keys are derived from, carried over continue-as-new: signals received (a signal's key is
+ * its position), assignment steps taken (`assignment:<n>`), and the ids of the last updates
+ * applied (a repeated update id is answered without being applied twice).
+ */
+export interface CarriedKeys {
+  signals: number;
+  assignments: number;
+  updates: string[];
+}
+
+/**
+ * How a run that cannot go on ends (carried in its failure, so the outbox reconciler can write it
+ * when the run could not): `failed` with the reason, or the completion or cancellation a manager
+ * had sent and the run had accepted.
+ */
+export interface PendingEnding {
+  status: 'failed' | 'completed' | 'cancelled';
+  reason: string | null;
+  notes: string | null;
+  at: string;
 }
 
 export interface AttemptSummary {
@@ -163,6 +189,8 @@ export const callbackStateQuery = defineQuery<CallbackState>('callbackState');
 /** Failure types of a refused update (the API maps them: 409, 403). */
 export const INVALID_TRANSITION = 'InvalidTransition';
 export const FORBIDDEN = 'Forbidden';
+/** The failure type of a run that could not go on (and of the messages it could not apply): the API answers 503. */
+export const CALLBACK_FAILED = 'CallbackFailed';
 
 // ---- the activities' inputs and outputs ----
 

@@ -162,19 +162,35 @@ export function callbackRoutes(routes: ApiRoutes, callbacks: CallbackService): v
     routes.add({
       method: 'post',
       path: `/v1/callbacks/:id/${m.path}`,
-      summary: m.summary,
+      summary: `${m.summary}. Honours Idempotency-Key: a retry reaches the same update and gets the first answer`,
       tags: ['callbacks'],
       access: m.access,
       params: IdParams,
+      headers: IdempotencyKeyHeader,
       body: m.body,
       responses: {
         200: { description: 'Applied: the new state', schema: MessageResult },
         202: { description: 'Accepted and being applied (it took longer than the answer may): the state as it is', schema: MessageResult },
         403: { description: 'An agent acting on a callback assigned to someone else', schema: ErrorResponse },
-        409: { description: 'Not allowed in the callback’s state (the message names the transition)', schema: ErrorResponse },
+        409: {
+          description:
+            'Not allowed in the callback’s state (the message names the transition), or the Idempotency-Key was used for another request',
+          schema: ErrorResponse,
+        },
+        503: {
+          description: 'Temporal or the workflow did not answer in time (retry with the same Idempotency-Key: the message is applied once)',
+          schema: ErrorResponse,
+        },
       },
-      handler: async ({ auth, params, body }) => {
-        const result = await callbacks.message(auth.companyId, params.id, m.kind, (body ?? {}) as Record<string, unknown>, actorOf(auth));
+      handler: async ({ auth, params, body, headers }) => {
+        const result = await callbacks.message(
+          auth.companyId,
+          params.id,
+          m.kind,
+          (body ?? {}) as Record<string, unknown>,
+          actorOf(auth),
+          headers['idempotency-key'],
+        );
         return { status: result.applied ? 200 : 202, body: result };
       },
     });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -8,10 +8,11 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import { DateTime } from 'luxon';
+import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { createFeatureSwitches, type FeatureSwitches } from '../companies/features';
-import { requestHash } from '../db/idempotency';
+import { claimRetryableKey, recordIdempotentResponse, requestHash } from '../db/idempotency';
 import { createThenStart, startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '../errors';
 import { e164OrThrow, phoneCountry, toE164 } from '../directory/phone';
@@ -38,6 +39,8 @@ import {
   type CallbackSnapshot,
   type CallbackState,
   type CallbackWorkflowInput,
+  type PendingEnding,
+  CALLBACK_FAILED,
 } from './definitions';
 import { callbackDeadlines, maskPhone, resolveCallbackSettings } from './rules';
 import type { CallbackDetail, CallbackQuery, CallbackSettingsInput, CallbackView, CreateCallback, RecordAttemptBody } from './schemas';
@@ -73,6 +76,11 @@ export interface CallbackServiceDeps {
 }
 
 const IDEMPOTENCY_SCOPE = 'callbacks.create';
+/** Idempotency-Keys of the messages (attempts, complete, reassign, cancel, escalate): one scope, the key names one request. */
+const MESSAGE_IDEMPOTENCY_SCOPE = 'callbacks.message';
+/** A message's first final answer, as recorded for its Idempotency-Key. */
+type RecordedAnswer =
+  { applied: boolean; callback: CallbackDetail } | { error: { kind: 'forbidden' | 'conflict'; code: string; message: string } };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -113,10 +121,13 @@ function toView(r: store.CallbackRow): CallbackView {
     completedAt: iso(r.completed_at),
     cancelledAt: iso(r.cancelled_at),
     expiredAt: iso(r.expired_at),
+    failedAt: iso(r.failed_at),
     escalated: r.escalated,
     escalationCount: r.escalation_count,
     attemptCount: r.attempt_count,
     notes: r.notes,
+    outcomeNotes: r.outcome_notes,
+    assignTo: r.assign_to,
     metadata: r.metadata ?? {},
     settings: snapshot.settings ?? null,
     workflowId: r.workflow_id,
@@ -161,8 +172,12 @@ export function createCallbackService(deps: CallbackServiceDeps) {
   const clock = deps.clock ?? Date.now;
   const features = deps.features ?? createFeatureSwitches({ db: pool });
 
-  /** The workflow that owns a callback row (also what the reconciler starts). */
-  function workflowOf(r: store.CallbackRow, assignTo: string | null = null): WorkflowStart {
+  /**
+   * The workflow that owns a callback row. Every input comes from the committed row (the staff
+   * member a manager named included), so the API's start, an Idempotency-Key replay's and the
+   * reconciler's are the same start.
+   */
+  function workflowOf(r: store.CallbackRow): WorkflowStart {
     const snapshot = r.settings as CallbackSnapshot;
     const args: CallbackWorkflowInput = {
       callbackId: r.id,
@@ -173,7 +188,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
       warnAt: (r.warn_at ?? r.expires_at).toISOString(),
       openUntil: (r.open_until ?? r.expires_at).toISOString(),
       snapshot,
-      assignTo,
+      assignTo: r.assign_to,
       durability,
       ...(deps.historyLimit ? { historyLimit: deps.historyLimit } : {}),
     };
@@ -287,7 +302,9 @@ export function createCallbackService(deps: CallbackServiceDeps) {
           branchId: input.branchId,
           customerId: input.customerId ?? null,
           serviceId: input.serviceId ?? null,
-          staffId: input.staffId ?? null,
+          // The preferred staff member: the one the request names, else the customer's own.
+          staffId: input.staffId ?? customer?.preferredStaffId ?? null,
+          assignTo: input.assignTo ?? null,
           phoneNumber: phoneNumber!,
           customerName: customerName!,
           priority: input.priority,
@@ -301,7 +318,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
         inserted.display_time_zone = customer?.timeZone ?? branch.timeZone;
         return { callbackId: id };
       },
-      workflowOf: async (r) => workflowOf(inserted ?? (await found(companyId, r.callbackId)), inserted ? (input.assignTo ?? null) : null),
+      workflowOf: async (r) => workflowOf(inserted ?? (await found(companyId, r.callbackId))),
     });
     const row = inserted ?? (await found(companyId, response.callbackId));
     return { created, callback: toView(row) };
@@ -382,6 +399,10 @@ export function createCallbackService(deps: CallbackServiceDeps) {
    * live state (409 naming the invalid transition, 403 for an agent acting on someone else's
    * callback), applied, and answered with the new state. Answers 202 with the state as it is when
    * applying takes longer than `updateTimeoutMs` (it is accepted and will be applied).
+   *
+   * With an Idempotency-Key the update's id is derived from the key, so a client retrying after a
+   * 503 (the update was admitted, the answer did not come in time) reaches the same update and the
+   * message is applied once; its first final answer (200, 403, 409) is recorded and replayed.
    */
   async function message(
     companyId: string,
@@ -389,9 +410,58 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     kind: MessageKind,
     args: Record<string, unknown>,
     actor: Actor,
+    idempotencyKey?: string,
   ): Promise<{ applied: boolean; callback: CallbackDetail }> {
     const row = await found(companyId, id);
-    if (!isOpen(row.status)) throw new ConflictError(`cannot ${kind} a ${row.status} callback`, 'invalid_transition');
+    const scope = idempotencyKey === undefined ? undefined : { companyId, scope: MESSAGE_IDEMPOTENCY_SCOPE, key: idempotencyKey };
+    let retry = false;
+    if (scope) {
+      const claim = await claimRetryableKey<RecordedAnswer>(pool, scope, requestHash({ callbackId: id, kind, args }));
+      if (claim.kind === 'replay') return replayAnswer(claim.response);
+      retry = claim.kind === 'retry';
+    }
+    const updateId =
+      idempotencyKey === undefined ? undefined : `${kind}-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 40)}`;
+    try {
+      const answer = await deliver(companyId, row, kind, args, actor, updateId, retry);
+      if (scope && answer.applied) await recordIdempotentResponse(pool, scope, 200, { applied: true, callback: answer.callback });
+      return answer;
+    } catch (error) {
+      if (scope && (error instanceof ConflictError || error instanceof ForbiddenError)) {
+        await recordIdempotentResponse(pool, scope, error instanceof ForbiddenError ? 403 : 409, {
+          error: { kind: error instanceof ForbiddenError ? 'forbidden' : 'conflict', code: error.code, message: error.message },
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** The first answer to a message with this Idempotency-Key, again. */
+  function replayAnswer(recorded: RecordedAnswer): { applied: boolean; callback: CallbackDetail } {
+    if ('error' in recorded) {
+      throw recorded.error.kind === 'forbidden'
+        ? new ForbiddenError(recorded.error.message)
+        : new ConflictError(recorded.error.message, recorded.error.code);
+    }
+    return recorded;
+  }
+
+  async function deliver(
+    companyId: string,
+    row: store.CallbackRow,
+    kind: MessageKind,
+    args: Record<string, unknown>,
+    actor: Actor,
+    updateId: string | undefined,
+    retry: boolean,
+  ): Promise<{ applied: boolean; callback: CallbackDetail }> {
+    const id = row.id;
+    if (!isOpen(row.status)) {
+      // A retry whose first attempt was applied after its answer timed out: the update's outcome says so.
+      if (retry && updateId && (await updateCompleted(row.workflow_id, updateId)))
+        return { applied: true, callback: await getCallback(companyId, id) };
+      throw new ConflictError(`cannot ${kind} a ${row.status} callback`, 'invalid_transition');
+    }
     if (kind === 'reassign' && typeof args.staffId === 'string') {
       const staff = await store.findStaffFacts(pool, companyId, args.staffId);
       if (!staff) throw new NotFoundError('staff member', args.staffId);
@@ -405,7 +475,11 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     const handle = client.workflow.getHandle(row.workflow_id);
     const send = () =>
       client.withDeadline(Date.now() + updateTimeoutMs, () =>
-        handle.startUpdate(UPDATES[kind], { args: [{ ...args, actor }] as never, waitForStage: WorkflowUpdateStage.ACCEPTED }),
+        handle.startUpdate(UPDATES[kind], {
+          args: [{ ...args, actor }] as never,
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+          ...(updateId ? { updateId } : {}),
+        }),
       );
     let applied = true;
     try {
@@ -421,15 +495,29 @@ export function createCallbackService(deps: CallbackServiceDeps) {
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), updateTimeoutMs).unref());
       applied = (await Promise.race([update.result(), timeout])) !== 'timeout';
     } catch (error) {
+      if (retry && updateId && !(error instanceof WorkflowUpdateFailedError) && (await updateCompleted(row.workflow_id, updateId))) {
+        return { applied: true, callback: await getCallback(companyId, id) };
+      }
       throw refusal(error, kind);
     }
     return { applied, callback: await getCallback(companyId, id) };
+  }
+
+  /** Whether an update of this id completed on the workflow (also after the run closed); false when that cannot be told now. */
+  async function updateCompleted(workflowId: string, updateId: string): Promise<boolean> {
+    return client
+      .withDeadline(Date.now() + updateTimeoutMs, () => client.workflow.getHandle(workflowId).getUpdateHandle(updateId).result())
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   function refusal(error: unknown, kind: MessageKind): Error {
     if (error instanceof WorkflowUpdateFailedError) {
       const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
       if (cause?.type === FORBIDDEN) return new ForbiddenError(cause.message);
+      if (cause?.type === CALLBACK_FAILED) return new UnavailableError(cause.message);
       return new ConflictError(cause?.message ?? `cannot ${kind} this callback`, 'invalid_transition');
     }
     if (error instanceof WorkflowNotFoundError) return new UnavailableError('the callback workflow is not running yet; retry shortly');
@@ -482,19 +570,61 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     return signalled;
   }
 
-  /** The reconciler's view of callbacks (src/db/outbox.ts): rows whose workflow never ran, and orphans. */
+  /**
+   * The reconciler's view of callbacks (src/db/outbox.ts): rows whose workflow never ran, and
+   * orphans. A run that ended without closing its row is recorded as what happened: `failed` with
+   * the reason (a step that gave up, a bug, a run terminated or timed out), `cancelled` for a run
+   * cancelled from outside, or the completion (or cancellation) the run had accepted and could not
+   * write. A final row is never overwritten.
+   */
   const outbox: OutboxSource = {
     workflowType: CALLBACK_WORKFLOW_TYPE,
     unstarted: async (db, options) => (await store.unstartedCallbacks(db, options)).map((r) => workflowOf(r)),
-    closeOrphan: (db, workflowId, closeStatus) =>
-      store.finishOrphanCallback(
-        db,
-        workflowId,
-        `the workflow ended ${closeStatus.toLowerCase().replace(/_/g, ' ')} without closing the callback (reconciled)`,
-      ),
+    oldestOpen: (db, options) => store.oldestOpenStartedCallback(db, options.companyIds),
+    closeOrphan: async (db, workflowId, closeStatus, failure) => {
+      if (!(await store.isOpenWorkflowRow(db, workflowId))) return false;
+      const how = closeStatus.toLowerCase().replace(/_/g, ' ');
+      if (closeStatus === 'Canceled') {
+        return store.finishOrphanCallback(db, workflowId, { status: 'cancelled', reason: `the workflow was cancelled (reconciled)` });
+      }
+      const ended = await failure();
+      const pending = ended?.type === CALLBACK_FAILED ? (ended.details[0] as PendingEnding | undefined) : undefined;
+      if (pending && pending.status !== 'failed') {
+        return store.finishOrphanCallback(db, workflowId, {
+          status: pending.status,
+          reason: pending.reason ?? `accepted before the run failed: ${ended!.message} (reconciled)`,
+          outcomeNotes: pending.notes,
+          at: new Date(pending.at),
+        });
+      }
+      const reason = ended?.message
+        ? `the workflow ${how}: ${ended.message} (reconciled)`
+        : `the workflow ended ${how} without closing the callback (reconciled)`;
+      return store.finishOrphanCallback(db, workflowId, { status: 'failed', reason });
+    },
   };
 
+  /**
+   * The callbacks' own metrics on the API's registry: `callbacks_failed`, how many callbacks ended
+   * `failed` (read from the rows at each scrape, so every process shows the same number whichever
+   * one recorded the ending). Alert on its increase.
+   */
+  function registerMetrics(registry: Registry): void {
+    let last = 0;
+    new Gauge({
+      name: 'callbacks_failed',
+      help: 'Callbacks whose run could not go on (a step gave up after its retries, a bug, a run ended from outside): status failed',
+      registers: [registry],
+      async collect() {
+        // The database down: the last value stays (a scrape never fails for it).
+        last = await store.failedCallbackCount(pool).catch(() => last);
+        this.set(last);
+      },
+    });
+  }
+
   return {
+    registerMetrics,
     createCallback,
     getCallback,
     listCallbacks,

@@ -44,7 +44,7 @@ export async function intakeFacts(
   | {
       branch: BranchFacts;
       settings: { company: CallbackSettingsRow | null; branch: CallbackSettingsRow | null };
-      customer: { name: string; phone: string | null; timeZone: string | null } | undefined;
+      customer: { name: string; phone: string | null; timeZone: string | null; preferredStaffId: string | null } | undefined;
       phoneCountry: string | null;
     }
   | undefined
@@ -54,7 +54,7 @@ export async function intakeFacts(
             coalesce(b.country, (SELECT country FROM companies WHERE id = $1)) AS phone_country,
             (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id IS NULL) s) AS company_settings,
             (SELECT to_jsonb(s) FROM (SELECT ${SETTINGS_COLUMNS} FROM callback_settings WHERE company_id = $1 AND branch_id = $2) s) AS branch_settings,
-            (SELECT jsonb_build_object('name', name, 'phone', phone, 'timeZone', time_zone) FROM customers WHERE company_id = $1 AND id = $3) AS customer
+            (SELECT jsonb_build_object('name', name, 'phone', phone, 'timeZone', time_zone, 'preferredStaffId', preferred_staff_id) FROM customers WHERE company_id = $1 AND id = $3) AS customer
        FROM branches b WHERE b.company_id = $1 AND b.id = $2`,
     [companyId, branchId, customerId],
   );
@@ -175,6 +175,7 @@ export interface CallbackRow {
   completed_at: Date | null;
   cancelled_at: Date | null;
   expired_at: Date | null;
+  failed_at: Date | null;
   expires_at: Date;
   warn_at: Date | null;
   open_until: Date | null;
@@ -185,6 +186,10 @@ export interface CallbackRow {
   last_escalated_at: Date | null;
   attempt_count: number;
   notes: string | null;
+  /** The notes given when it was completed (the request's own notes stay in `notes`). */
+  outcome_notes: string | null;
+  /** The staff member a manager named at creation: every start of the workflow assigns them. */
+  assign_to: string | null;
   metadata: Record<string, unknown>;
   settings: CallbackSnapshot | Record<string, never>;
   workflow_id: string;
@@ -201,6 +206,7 @@ export interface NewCallback {
   customerId: string | null;
   serviceId: string | null;
   staffId: string | null;
+  assignTo: string | null;
   phoneNumber: string;
   customerName: string;
   priority: Priority;
@@ -218,8 +224,8 @@ export async function insertCallback(db: Queryable, c: NewCallback): Promise<Cal
   const { rows } = await db.query<CallbackRow>(
     `INSERT INTO callback_requests
        (id, company_id, branch_id, customer_id, service_id, staff_id, phone_number, customer_name, priority, notes, metadata,
-        settings, expires_at, warn_at, open_until, created_at, updated_at, workflow_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)
+        settings, expires_at, warn_at, open_until, created_at, updated_at, workflow_id, assign_to)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
      RETURNING *`,
     [
       c.id,
@@ -239,6 +245,7 @@ export async function insertCallback(db: Queryable, c: NewCallback): Promise<Cal
       c.openUntil,
       c.createdAt,
       c.workflowId,
+      c.assignTo,
     ],
   );
   return rows[0];
@@ -294,7 +301,11 @@ export async function listCallbacks(db: Queryable, companyId: string, f: Callbac
   return rows;
 }
 
-/** A branch's open callbacks, by priority then age, with how many hours each is past its deadline (0 when not yet). */
+/**
+ * A branch's callbacks that need someone: the open ones and those whose run failed (nobody works
+ * them any more) while their open life lasts, by priority then age, with how many hours each is
+ * past its deadline (0 when not yet).
+ */
 export async function overdueOfBranch(
   db: Queryable,
   companyId: string,
@@ -303,7 +314,8 @@ export async function overdueOfBranch(
 ): Promise<Array<CallbackRow & { overdue_hours: number }>> {
   const { rows } = await db.query(
     `SELECT s.*, round(greatest(0, extract(epoch FROM ($3::timestamptz - s.expires_at)) / 3600)::numeric, 2)::float8 AS overdue_hours
-       FROM (${SHOWN} WHERE r.company_id = $1 AND r.branch_id = $2 AND r.status IN ${OPEN}) s
+       FROM (${SHOWN} WHERE r.company_id = $1 AND r.branch_id = $2
+               AND (r.status IN ${OPEN} OR (r.status = 'failed' AND coalesce(r.open_until, r.expires_at) > $3))) s
       ORDER BY CASE s.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, s.created_at, s.id`,
     [companyId, branchId, now],
   );
@@ -375,25 +387,48 @@ export async function markWorkflowStarted(db: Queryable, callbackId: string): Pr
   await db.query(`UPDATE callback_requests SET workflow_started_at = coalesce(workflow_started_at, now()) WHERE id = $1`, [callbackId]);
 }
 
+/** An assignment step's answer: who (or nobody and why), and whether an earlier try of the same step had already decided it. */
+export type AssignmentDecision = AssignmentResult & {
+  /** The assignee's `staff_assigned` notification, once attached. */
+  notificationId?: string | null;
+  /** True when this is the decision an earlier try of the same step committed (nothing was chosen now). */
+  committedBefore: boolean;
+};
+
 /**
  * Assigns the callback inside the caller's transaction (SPEC 4): the explicit staff member; else
- * the preferred one if available and of the branch; else an available agent of the branch qualified
- * for the service; else the least loaded available agent of the branch (fewest open callbacks, ties
- * by longest idle). Assignments of one branch are serialised (advisory lock), so concurrent
- * callbacks see each other's load and spread evenly. Nobody available: the callback stays pending.
+ * the preferred one (named in the request, else the customer's own preferred staff member) if
+ * available, of the branch and qualified for the service; else an available agent of the branch
+ * qualified for the service; else the least loaded available agent of the branch (fewest open
+ * callbacks, ties by longest idle). Assignments of one branch are serialised (advisory lock), so
+ * concurrent callbacks see each other's load and spread evenly. Nobody available: the callback
+ * stays pending.
+ *
+ * `key` names the workflow's step (`assignment:<n>`): the first decision committed for it is the
+ * answer of every retry of that step. Without that, a retry after a lost completion would choose
+ * again, and its own first commit (the callback now counts in its assignee's load) makes it choose
+ * someone else.
  */
 export async function assignCallback(
   tx: Queryable,
   callbackId: string,
   explicit: string | null,
   exclude: string | null,
-): Promise<AssignmentResult> {
+  key: string,
+): Promise<AssignmentDecision> {
   const { rows: cb } = await tx.query(
     `SELECT company_id, branch_id, staff_id, service_id, status FROM callback_requests WHERE id = $1 FOR UPDATE`,
     [callbackId],
   );
   const c = cb[0];
-  if (!c) return { assignedTo: null, reason: 'the callback row does not exist' };
+  if (!c) return { assignedTo: null, reason: 'the callback row does not exist', committedBefore: false };
+  const { rows: before } = await tx.query(
+    `SELECT staff_id, reason, notification_id FROM callback_assignments WHERE callback_id = $1 AND assignment_key = $2`,
+    [callbackId, key],
+  );
+  if (before[0]?.staff_id) {
+    return { assignedTo: before[0].staff_id, reason: before[0].reason, notificationId: before[0].notification_id, committedBefore: true };
+  }
   await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`callback-assign:${c.branch_id}`]);
   let chosen: { id: string; reason: AssignmentReason } | undefined;
   if (explicit) {
@@ -402,15 +437,19 @@ export async function assignCallback(
       explicit,
       c.branch_id,
     ]);
-    if (!rows[0]) return { assignedTo: null, reason: `staff member ${explicit} is not an available member of the branch` };
+    if (!rows[0]) {
+      return { assignedTo: null, reason: `staff member ${explicit} is not an available member of the branch`, committedBefore: false };
+    }
     chosen = { id: explicit, reason: 'manual' };
   }
   if (!chosen && c.staff_id && c.staff_id !== exclude) {
-    const { rows } = await tx.query(`SELECT id FROM staff WHERE company_id = $1 AND id = $2 AND branch_id = $3 AND is_available`, [
-      c.company_id,
-      c.staff_id,
-      c.branch_id,
-    ]);
+    // The preferred staff member: available, of the branch and, for a callback about a service, qualified for it.
+    const { rows } = await tx.query(
+      `SELECT s.id FROM staff s
+        WHERE s.company_id = $1 AND s.id = $2 AND s.branch_id = $3 AND s.is_available
+          AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM staff_services ss WHERE ss.company_id = s.company_id AND ss.staff_id = s.id AND ss.service_id = $4))`,
+      [c.company_id, c.staff_id, c.branch_id, c.service_id],
+    );
     if (rows[0]) chosen = { id: c.staff_id, reason: 'preferred' };
   }
   if (!chosen) {
@@ -438,7 +477,7 @@ export async function assignCallback(
         WHERE id = $1 AND status IN ${OPEN}`,
       [callbackId],
     );
-    return { assignedTo: null, reason: 'no staff member of the branch is available' };
+    return { assignedTo: null, reason: 'no staff member of the branch is available', committedBefore: false };
   }
   await tx.query(
     `UPDATE callback_requests
@@ -447,7 +486,21 @@ export async function assignCallback(
       WHERE id = $1 AND status IN ${OPEN}`,
     [callbackId, chosen.id, chosen.reason],
   );
-  return { assignedTo: chosen.id, reason: chosen.reason };
+  return { assignedTo: chosen.id, reason: chosen.reason, notificationId: null, committedBefore: false };
+}
+
+/** The step's decision (and the notification it queued), in the transaction that made it: what every retry of the step answers with. */
+export async function recordAssignment(
+  tx: Queryable,
+  a: { callbackId: string; key: string; staffId: string; reason: AssignmentReason; notificationId: string },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO callback_assignments (company_id, callback_id, assignment_key, staff_id, reason, notification_id)
+     SELECT company_id, id, $2, $3, $4, $5 FROM callback_requests WHERE id = $1
+     ON CONFLICT (callback_id, assignment_key) DO UPDATE
+       SET staff_id = EXCLUDED.staff_id, reason = EXCLUDED.reason, notification_id = EXCLUDED.notification_id, decided_at = now()`,
+    [a.callbackId, a.key, a.staffId, a.reason, a.notificationId],
+  );
 }
 
 /** A contact attempt (idempotent by the workflow's key) and its effect on the row. */
@@ -479,24 +532,44 @@ export async function insertAttempt(
   );
 }
 
-/** A final status (completed, cancelled, expired) with its reason and notes; a row already final stays as it is. */
+export type FinalStatus = 'completed' | 'cancelled' | 'expired' | 'failed';
+const FINAL_COLUMN: Record<FinalStatus, string> = {
+  completed: 'completed_at',
+  cancelled: 'cancelled_at',
+  expired: 'expired_at',
+  failed: 'failed_at',
+};
+
+/**
+ * A final status with its reason and the outcome's notes (kept beside the request's own notes);
+ * a row already final stays as it is (a completion is never overwritten). Every ending resolves
+ * the callback's open escalations: nobody is left holding one.
+ */
 export async function finishCallback(
   db: Queryable,
   callbackId: string,
-  status: 'completed' | 'cancelled' | 'expired',
+  status: FinalStatus,
   reason: string | null,
-  notes: string | null,
+  outcomeNotes: string | null,
   at: Date,
 ): Promise<boolean> {
-  const column = { completed: 'completed_at', cancelled: 'cancelled_at', expired: 'expired_at' }[status];
   const { rowCount } = await db.query(
     `UPDATE callback_requests
-        SET status = $2, status_reason = $3, notes = coalesce($4, notes), ${column} = $5, updated_at = now()
+        SET status = $2, status_reason = $3, outcome_notes = coalesce($4, outcome_notes), ${FINAL_COLUMN[status]} = $5, updated_at = now()
       WHERE id = $1 AND status IN ${OPEN}`,
-    [callbackId, status, reason, notes, at],
+    [callbackId, status, reason, outcomeNotes, at],
   );
-  await db.query(`UPDATE callback_escalations SET resolved_at = coalesce(resolved_at, $2) WHERE callback_id = $1`, [callbackId, at]);
+  await resolveEscalations(db, 'id = $1', callbackId, at);
   return (rowCount ?? 0) > 0;
+}
+
+async function resolveEscalations(db: Queryable, where: string, value: string, at: Date | null): Promise<void> {
+  await db.query(
+    `UPDATE callback_escalations e SET resolved_at = coalesce($2, now())
+       FROM callback_requests r
+      WHERE r.${where} AND e.company_id = r.company_id AND e.callback_id = r.id AND e.resolved_at IS NULL`,
+    [value, at],
+  );
 }
 
 export async function markBreached(db: Queryable, callbackId: string, at: Date): Promise<void> {
@@ -520,35 +593,61 @@ export async function managerFor(db: Queryable, companyId: string, branchId: str
   return rows[0]?.id ?? null;
 }
 
+/** Locks the callback row for the rest of the transaction: two tries of one step never decide side by side. */
+export async function lockCallback(tx: Queryable, callbackId: string): Promise<{ status: CallbackStatus; companyId: string } | undefined> {
+  const { rows } = await tx.query(`SELECT status, company_id FROM callback_requests WHERE id = $1 FOR UPDATE`, [callbackId]);
+  return rows[0] ? { status: rows[0].status, companyId: rows[0].company_id } : undefined;
+}
+
+/** The escalation an earlier try of this step committed (its manager, time and notification), if any. */
+export async function findEscalation(
+  db: Queryable,
+  callbackId: string,
+  key: string,
+): Promise<{ id: string; to: string | null; at: Date; notificationId: string | null } | undefined> {
+  const { rows } = await db.query(
+    `SELECT id, escalated_to, escalated_at, notification_id FROM callback_escalations WHERE callback_id = $1 AND escalation_key = $2`,
+    [callbackId, key],
+  );
+  const r = rows[0];
+  return r ? { id: r.id, to: r.escalated_to, at: r.escalated_at, notificationId: r.notification_id } : undefined;
+}
+
 /**
- * An escalation row (idempotent by its key) and its effect on the request. Returns the row's id
- * and whether it was new; the caller attaches the notification it queued in the same transaction.
+ * An escalation row (keyed by the workflow's step) and its effect on the request. The caller has
+ * looked for the step's committed row first (findEscalation) under the row lock; returns the new row's id.
  */
 export async function insertEscalation(
   tx: Queryable,
   e: { callbackId: string; key: string; reason: EscalationReason; from: string | null; to: string | null; notes: string | null; at: Date },
-): Promise<{ id: string; created: boolean; notificationId: string | null }> {
+): Promise<{ id: string }> {
   const inserted = await tx.query(
     `INSERT INTO callback_escalations (company_id, callback_id, reason, escalated_from, escalated_to, escalated_at, notes, escalation_key)
      SELECT company_id, id, $3, $4, $5, $6, $7, $2 FROM callback_requests WHERE id = $1
-     ON CONFLICT (callback_id, escalation_key) DO NOTHING
      RETURNING id`,
     [e.callbackId, e.key, e.reason, e.from, e.to, e.at, e.notes],
   );
-  if (inserted.rows[0]) {
-    await tx.query(
-      `UPDATE callback_requests
-          SET escalated = true, escalation_count = escalation_count + 1, last_escalated_at = $2, updated_at = now()
-        WHERE id = $1`,
-      [e.callbackId, e.at],
-    );
-    return { id: inserted.rows[0].id, created: true, notificationId: null };
-  }
-  const { rows } = await tx.query(`SELECT id, notification_id FROM callback_escalations WHERE callback_id = $1 AND escalation_key = $2`, [
-    e.callbackId,
-    e.key,
-  ]);
-  return { id: rows[0].id, created: false, notificationId: rows[0].notification_id };
+  await tx.query(
+    `UPDATE callback_requests
+        SET escalated = true, escalation_count = escalation_count + 1, last_escalated_at = $2, updated_at = now()
+      WHERE id = $1`,
+    [e.callbackId, e.at],
+  );
+  return { id: inserted.rows[0].id };
+}
+
+/**
+ * The notification a finished step queued about this callback (e.g. `callback_expired`): a retry of
+ * the step restarts that one instead of choosing its recipient again.
+ */
+export async function queuedNoticeOf(db: Queryable, companyId: string, callbackId: string, eventType: string): Promise<string | undefined> {
+  const { rows } = await db.query(
+    `SELECT id FROM notifications
+      WHERE company_id = $1 AND data ? 'callbackId' AND data ->> 'callbackId' = $2 AND event_type = $3
+      ORDER BY created_at LIMIT 1`,
+    [companyId, callbackId, eventType],
+  );
+  return rows[0]?.id;
 }
 
 export async function attachNotification(tx: Queryable, escalationId: string, notificationId: string): Promise<void> {
@@ -577,14 +676,48 @@ export async function unstartedCallbacks(db: Queryable, options: { graceSeconds:
   return rows as CallbackRow[];
 }
 
-/** A workflow that ended without closing its callback (terminated, timed out): close it, saying so. */
-export async function finishOrphanCallback(db: Queryable, workflowId: string, reason: string): Promise<boolean> {
+/**
+ * A workflow that ended without closing its callback (failed, terminated, timed out, cancelled from
+ * outside): close it as what happened, with the reason (`failed`, or `completed` when the run had
+ * accepted a completion it could not write), resolving its escalations. A row already final is
+ * left as it is.
+ */
+export async function finishOrphanCallback(
+  db: Queryable,
+  workflowId: string,
+  ending: { status: 'failed' | 'cancelled' | 'completed'; reason: string; outcomeNotes?: string | null; at?: Date },
+): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE callback_requests SET status = 'cancelled', status_reason = $2, cancelled_at = now(), updated_at = now()
+    `UPDATE callback_requests
+        SET status = $2, status_reason = $3, outcome_notes = coalesce($4, outcome_notes),
+            ${FINAL_COLUMN[ending.status]} = coalesce($5, now()), updated_at = now()
       WHERE workflow_id = $1 AND status IN ${OPEN}`,
-    [workflowId, reason],
+    [workflowId, ending.status, ending.reason, ending.outcomeNotes ?? null, ending.at ?? null],
   );
+  await resolveEscalations(db, 'workflow_id = $1', workflowId, null);
   return (rowCount ?? 0) > 0;
+}
+
+/** Whether the row a workflow owns is still open (the reconciler asks before reading how the run ended). */
+export async function isOpenWorkflowRow(db: Queryable, workflowId: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM callback_requests WHERE workflow_id = $1 AND status IN ${OPEN}`, [workflowId]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** The reconciler's look-back reaches the oldest open callback whose workflow started: an orphan older than its window is still found. */
+export async function oldestOpenStartedCallback(db: Queryable, companyIds?: string[]): Promise<Date | null> {
+  const { rows } = await db.query(
+    `SELECT min(workflow_started_at) AS oldest FROM callback_requests
+      WHERE status IN ${OPEN} AND workflow_started_at IS NOT NULL AND ($1::uuid[] IS NULL OR company_id = ANY($1::uuid[]))`,
+    [companyIds ?? null],
+  );
+  return rows[0]?.oldest ?? null;
+}
+
+/** How many callbacks ended `failed` (the API's metrics; a partial index keeps it cheap). */
+export async function failedCallbackCount(db: Queryable): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*)::int AS n FROM callback_requests WHERE status = 'failed'`);
+  return rows[0].n;
 }
 
 // ---- personal data (export and erasure, src/privacy/) ----
@@ -627,9 +760,9 @@ export async function callbacksOfCustomer(
 export async function eraseCustomerCallbacks(tx: Queryable, companyId: string, customerId: string): Promise<Record<string, number>> {
   const requests = await tx.query(
     `UPDATE callback_requests
-        SET customer_name = '[erased]', phone_number = '[erased]', notes = NULL, metadata = '{}', updated_at = now()
+        SET customer_name = '[erased]', phone_number = '[erased]', notes = NULL, outcome_notes = NULL, metadata = '{}', updated_at = now()
       WHERE company_id = $1 AND customer_id = $2
-        AND (customer_name <> '[erased]' OR phone_number <> '[erased]' OR notes IS NOT NULL OR metadata <> '{}')`,
+        AND (customer_name <> '[erased]' OR phone_number <> '[erased]' OR notes IS NOT NULL OR outcome_notes IS NOT NULL OR metadata <> '{}')`,
     [companyId, customerId],
   );
   const attempts = await tx.query(

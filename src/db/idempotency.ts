@@ -62,6 +62,34 @@ export async function claimIdempotencyKey<T>(tx: Queryable, scope: IdempotencySc
   return { kind: 'replay', response: rows[0].response_body as T };
 }
 
+/**
+ * For a request that is safe to send again while its first attempt has no answer (it carries its
+ * own deduplication downstream, e.g. a Temporal update id derived from the key): claims the key,
+ * or returns the recorded answer (`replay`), or says an earlier attempt claimed it and recorded
+ * nothing yet (`retry`: send it again, under the same downstream id). Another body is a 409.
+ */
+export async function claimRetryableKey<T>(
+  db: Queryable,
+  scope: IdempotencyScope,
+  hash: string,
+): Promise<{ kind: 'claimed' } | { kind: 'retry' } | { kind: 'replay'; status: number; response: T }> {
+  const claimed = await db.query(
+    `INSERT INTO idempotency_keys (company_id, scope, key, request_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (company_id, scope, key) DO NOTHING`,
+    [scope.companyId, scope.scope, scope.key, hash],
+  );
+  if (claimed.rowCount) return { kind: 'claimed' };
+  const { rows } = await db.query(
+    `SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE company_id = $1 AND scope = $2 AND key = $3`,
+    [scope.companyId, scope.scope, scope.key],
+  );
+  if (rows[0]?.request_hash !== hash) {
+    throw new ConflictError('this Idempotency-Key was already used with a different request', 'idempotency_key_reused');
+  }
+  if (rows[0].response_body === null) return { kind: 'retry' };
+  return { kind: 'replay', status: rows[0].response_status, response: rows[0].response_body as T };
+}
+
 /** Records the response a repeated request will replay (same transaction as the claim). */
 export async function recordIdempotentResponse(tx: Queryable, scope: IdempotencyScope, status: number, response: unknown): Promise<void> {
   await tx.query(`UPDATE idempotency_keys SET response_status = $4, response_body = $5 WHERE company_id = $1 AND scope = $2 AND key = $3`, [

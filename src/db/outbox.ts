@@ -1,5 +1,5 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure, type SearchAttributePair } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import { claimIdempotencyKey, recordIdempotentResponse, type IdempotencyScope } from './idempotency';
@@ -106,14 +106,40 @@ export interface OutboxSource {
   workflowType: string;
   /** Rows committed at least `graceSeconds` ago whose workflow has not run its first step (bounded by `limit`). */
   unstarted(db: Queryable, options: { graceSeconds: number; limit: number; companyIds?: string[] }): Promise<WorkflowStart[]>;
-  /** A workflow that closed without a final status on its row: write one (idempotent); true if a row changed. */
-  closeOrphan(db: Queryable, workflowId: string, closeStatus: string): Promise<boolean>;
+  /**
+   * A workflow that closed without a final status on its row: write one (idempotent); true if a row
+   * changed. `failure` reads how the run ended (its failure's type, message and details, decoded),
+   * for sources that record it; it costs a call to Temporal, so call it only for a row still open.
+   */
+  closeOrphan(db: Queryable, workflowId: string, closeStatus: string, failure: () => Promise<RunFailure | undefined>): Promise<boolean>;
+  /**
+   * Optional: when the oldest row still open whose workflow started began. The reconciler looks for
+   * closed runs back to then (not only `lookbackHours`), so an orphan older than the window (the
+   * reconciler was down, or kept failing) is still closed.
+   */
+  oldestOpen?(db: Queryable, options: { companyIds?: string[] }): Promise<Date | null>;
   /**
    * Optional, for rows that change after their workflow started (an appointment moved): tell the
    * workflow of every change committed at least `graceSeconds` ago that it was not told of (the
    * message after COMMIT was lost). Returns the workflow ids told; throws when Temporal is unavailable.
    */
   resync?(db: Queryable, options: { graceSeconds: number; limit: number; companyIds?: string[] }): Promise<string[]>;
+}
+
+/** How a closed run ended, read from Temporal (payloads decoded by the client's data converter). */
+export interface RunFailure {
+  /** e.g. `CallbackFailed`, `TerminatedFailure`, `TimeoutFailure` */
+  type: string;
+  message: string;
+  details: unknown[];
+}
+
+export interface ReconcileResult {
+  started: string[];
+  closed: string[];
+  resynced: string[];
+  /** Rows the pass could not handle (a start Temporal refused, a close that failed), each with why; the next pass tries again. */
+  failed: Array<{ workflowId: string; error: string }>;
 }
 
 export interface ReconcileOptions {
@@ -128,47 +154,77 @@ export interface ReconcileOptions {
 /** Closed executions that may have left their row unfinished (everything but Completed and ContinuedAsNew). */
 const ORPHAN_STATUSES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 
+/** How a closed run ended: its failure (decoded), or undefined when it did not fail or cannot be read. */
+async function runFailure(client: Client, workflowId: string): Promise<RunFailure | undefined> {
+  try {
+    await client.workflow.getHandle(workflowId).result();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof WorkflowFailedError)) return undefined;
+    const cause = error.cause;
+    if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message, details: cause.details ?? [] };
+    return { type: cause?.name ?? 'Failure', message: cause?.message ?? error.message, details: [] };
+  }
+}
+
 /**
  * Step 3: starts what never started, finishes what ended without a final status, tells running
  * workflows of changes they missed (sources with `resync`). Idempotent; safe to run concurrently.
+ * One row that cannot be handled (a start Temporal refuses) is reported in `failed` and never holds
+ * up the others; closed runs are looked for back to the oldest open row of a source that says when
+ * that is, so an orphan older than `lookbackHours` is still closed.
  */
 export async function reconcileOutbox(
   pool: Pool,
   sources: OutboxSource[],
   options: StartOptions & ReconcileOptions,
-): Promise<{ started: string[]; closed: string[]; resynced: string[] }> {
-  const started: string[] = [];
-  const closed: string[] = [];
-  const resynced: string[] = [];
+): Promise<ReconcileResult> {
+  const result: ReconcileResult = { started: [], closed: [], resynced: [], failed: [] };
   const { client } = options;
+  const failed = (workflowId: string, error: unknown) => {
+    result.failed.push({ workflowId, error: error instanceof Error ? error.message : String(error) });
+    options.logger?.error({ err: error, workflowId }, 'the reconciler could not handle this row; it tries again next pass');
+  };
+  const close = async (source: OutboxSource, workflowId: string, closeStatus: string) => {
+    try {
+      if (await source.closeOrphan(pool, workflowId, closeStatus, () => runFailure(client, workflowId))) result.closed.push(workflowId);
+    } catch (error) {
+      failed(workflowId, error);
+    }
+  };
   for (const source of sources) {
     for (const start of await source.unstarted(pool, options)) {
-      const status = await client.workflow
-        .getHandle(start.workflowId)
-        .describe()
-        .then((d) => d.status.name as string)
-        .catch((error) => {
-          if (error instanceof WorkflowNotFoundError) return 'NotFound';
-          throw error;
-        });
-      if (status === 'RUNNING') continue; // started, waiting for a worker
-      if (status === 'NotFound') {
-        const outcome = await startCommitted(start, options);
-        if (outcome === 'deferred') throw new Error('Temporal did not start the workflow; the reconciler will try again');
-        if (outcome === 'started') started.push(start.workflowId);
-        continue;
+      try {
+        const status = await client.workflow
+          .getHandle(start.workflowId)
+          .describe()
+          .then((d) => d.status.name as string)
+          .catch((error) => {
+            if (error instanceof WorkflowNotFoundError) return 'NotFound';
+            throw error;
+          });
+        if (status === 'RUNNING') continue; // started, waiting for a worker
+        if (status === 'NotFound') {
+          const outcome = await startCommitted(start, options);
+          if (outcome === 'deferred') throw new Error('Temporal did not start the workflow');
+          if (outcome === 'started') result.started.push(start.workflowId);
+          continue;
+        }
+        await close(source, start.workflowId, status);
+      } catch (error) {
+        failed(start.workflowId, error);
       }
-      if (await source.closeOrphan(pool, start.workflowId, status)) closed.push(start.workflowId);
     }
-    const since = new Date(Date.now() - options.lookbackHours * 3_600_000).toISOString();
+    const window = Date.now() - options.lookbackHours * 3_600_000;
+    const oldest = source.oldestOpen ? await source.oldestOpen(pool, { companyIds: options.companyIds }) : null;
+    // A second of margin: visibility stores close times at its own precision.
+    const since = new Date(Math.min(window, oldest ? oldest.getTime() - 1_000 : window)).toISOString();
     const query =
       `WorkflowType = '${source.workflowType}' AND TaskQueue = '${options.taskQueue}' AND CloseTime > '${since}' AND (` +
       ORPHAN_STATUSES.map((s) => `ExecutionStatus = '${s}'`).join(' OR ') +
       ')';
-    for await (const execution of client.workflow.list({ query })) {
-      if (await source.closeOrphan(pool, execution.workflowId, execution.status.name)) closed.push(execution.workflowId);
-    }
-    if (source.resync) resynced.push(...(await source.resync(pool, options)));
+    for await (const execution of client.workflow.list({ query })) await close(source, execution.workflowId, execution.status.name);
+    if (source.resync) result.resynced.push(...(await source.resync(pool, options)));
   }
-  return { started, closed, resynced };
+  return result;
 }

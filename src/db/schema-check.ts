@@ -21,6 +21,7 @@ export const REQUIRED_TABLES = [
   'callback_requests',
   'callback_attempts',
   'callback_escalations',
+  'callback_assignments',
   'notification_configurations',
   'notification_event_mappings',
   'notifications',

@@ -57,3 +57,12 @@ export function externalCallOptions(d: Durability, startToCloseTimeout: Activity
     retry: { initialInterval: d.infraInitialIntervalMs, backoffCoefficient: 2, maximumInterval: d.infraMaximumIntervalMs },
   };
 }
+
+/**
+ * The last write of a run that cannot go on (a step gave up, a bug): tried briefly (at most a
+ * minute, or the whole budget when that is shorter), since the outbox reconciler writes it anyway
+ * from the run's failure once the database answers.
+ */
+export function finalWriteOptions(d: Durability): LocalActivityOptions {
+  return { ...bookkeepingOptions(d), scheduleToCloseTimeout: Math.min(d.infraRetryMs, 60_000) };
+}

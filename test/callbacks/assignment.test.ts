@@ -111,6 +111,27 @@ describe('callback assignment', () => {
     await cancelAll(org);
   });
 
+  it('the customer’s own preferred staff member is used when the request names nobody: available and qualified (preferred), else the rules', async () => {
+    const org = await createOrganisation(pool); // Ana: qualified for the service
+    const pau = await agent(org, 'Pau'); // not qualified for the service
+    await pool.query(`UPDATE customers SET preferred_staff_id = $2 WHERE id = $1`, [org.customerId, pau]);
+    // Ana and Pau have the same load and Ana is older: the least-loaded rule alone would take Ana.
+    const plain = await create(org);
+    expect(plain.preferredStaffId).toBe(pau);
+    expect(await assignment(plain.id)).toMatchObject({ assigned_to: pau, assignment_reason: 'preferred' });
+    // About a service Pau is not qualified for: the qualified agent.
+    expect(await assignment((await create(org, { serviceId: org.serviceId })).id)).toMatchObject({
+      assigned_to: org.staffId,
+      assignment_reason: 'expertise',
+    });
+    // A staff member named in the request wins over the customer's preference.
+    expect(await assignment((await create(org, { staffId: org.staffId })).id)).toMatchObject({
+      assigned_to: org.staffId,
+      assignment_reason: 'preferred',
+    });
+    await cancelAll(org);
+  });
+
   it('200 callbacks created concurrently: 200 rows, 200 workflows, assignments balanced over the agents', async () => {
     const org = await createOrganisation(pool);
     const agents = [org.staffId, await agent(org, 'Pau'), await agent(org, 'Eli'), await agent(org, 'Joan')];

@@ -114,7 +114,7 @@ describe('callback routes', () => {
     const read = await api.request('GET', `/v1/callbacks/${c.id}`, { key: company.agent });
     expect(read.body).toMatchObject({
       status: 'completed',
-      notes: 'booked',
+      outcomeNotes: 'booked',
       attempts: [{ outcome: 'reached', staffId: dir.staff.id }],
       live: null,
     });

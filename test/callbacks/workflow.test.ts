@@ -1,4 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { createCallbackService } from '../../src/callbacks/service';
 import { Worker } from '@temporalio/worker';
 import { CallbackEscalated, CallbackStatus as CallbackStatusKey, StaffId } from '../../src/temporal/search-attribute-keys';
 import { callbackStateQuery, completeSignal, type Actor } from '../../src/callbacks/definitions';
@@ -8,7 +10,7 @@ import { testPool } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
 import { timeSkippingTemporal, workflowBundle } from '../support/temporal';
 import { testDataConverter } from '../support/encryption';
-import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
+import { logger, startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 import { saveHistories } from '../workflows/recorded-histories';
 import { until } from '../support/until';
 
@@ -26,6 +28,8 @@ describe('callback workflow (time-skipping server)', () => {
   let servers: ChannelServers;
   let w: TestWorker;
   const started: Array<{ id: string; label: string; runId?: string }> = [];
+  /** Fault injection around one company's activity calls (`<activity>:<companyId>`), set by a test. */
+  const hooks = new Map<string, (run: () => Promise<unknown>, input: { callbackId: string }) => Promise<unknown>>();
 
   beforeAll(async () => {
     [env, servers] = await Promise.all([timeSkippingTemporal(), startChannelServers()]);
@@ -37,6 +41,10 @@ describe('callback workflow (time-skipping server)', () => {
       historyLimit: 120,
       // Deadlines on the test server's clock, which skips ahead.
       clock: () => env.currentTimeMs(),
+      around: (name, run, args) => {
+        const hook = hooks.get(`${name}:${(args[0] as { companyId?: string })?.companyId}`);
+        return hook ? hook(run, args[0] as { callbackId: string }) : run();
+      },
     });
   });
   afterAll(async () => {
@@ -84,7 +92,7 @@ describe('callback workflow (time-skipping server)', () => {
 
   it('the whole lifecycle: assigned (expertise), an attempt that reaches the customer, completed before the SLA: no warning, no escalation', async () => {
     const org = await createOrganisation(pool);
-    const c = await create(org, { serviceId: org.serviceId });
+    const c = await create(org, { serviceId: org.serviceId, notes: 'call after 5 pm' });
     expect(await assigned(c.id)).toBe(org.staffId);
     expect((await row(c.id)).assignment_reason).toBe('expertise');
     const afterAttempt = await w.callbacks.message(
@@ -97,7 +105,13 @@ describe('callback workflow (time-skipping server)', () => {
     expect(afterAttempt).toMatchObject({ applied: true, callback: { status: 'contacted', attemptCount: 1 } });
     expect(afterAttempt.callback.contactedAt).not.toBeNull();
     const done = await w.callbacks.message(org.companyId, c.id, 'complete', { notes: 'booked a visit' }, agentOf(org.staffId));
-    expect(done.callback).toMatchObject({ status: 'completed', notes: 'booked a visit', escalated: false });
+    // The outcome's notes are kept beside the request's own.
+    expect(done.callback).toMatchObject({
+      status: 'completed',
+      notes: 'call after 5 pm',
+      outcomeNotes: 'booked a visit',
+      escalated: false,
+    });
     expect(await handle(c.id).result()).toMatchObject({ status: 'completed', escalations: 0, attempts: 1 });
     const r = await row(c.id);
     expect([r.warned_at, r.breached_at, r.escalation_count]).toEqual([null, null, 0]);
@@ -201,7 +215,7 @@ describe('callback workflow (time-skipping server)', () => {
       actor: { kind: 'operator', role: null, staffId: null, label: 'ops' },
     });
     expect(await handle(c.id).result()).toMatchObject({ status: 'completed' });
-    expect(await row(c.id)).toMatchObject({ status: 'completed', notes: 'done by phone' });
+    expect(await row(c.id)).toMatchObject({ status: 'completed', outcome_notes: 'done by phone' });
   });
 
   it('expires at the end of its open life and tells the manager', async () => {
@@ -285,6 +299,115 @@ describe('callback workflow (time-skipping server)', () => {
     await w.callbacks.message(org.companyId, c.id, 'complete', {}, manager);
     expect(await handle(c.id).result()).toMatchObject({ status: 'completed' });
     expect(await escalations(c.id)).toHaveLength(state.escalations.length);
+  });
+
+  it('a staff member who becomes available while the assignment step runs is not missed: assigned at once, not after the retry interval', async () => {
+    const org = await createOrganisation(pool);
+    await pool.query(`UPDATE staff SET is_available = false WHERE company_id = $1`, [org.companyId]);
+    let tries = 0;
+    hooks.set(`assignCallback:${org.companyId}`, async (run, { callbackId }) => {
+      tries += 1;
+      const result = await run(); // nobody available
+      if (tries === 1) {
+        // While this first step is still running: Ana becomes available and the waiting callback is told.
+        await pool.query(`UPDATE staff SET is_available = true WHERE id = $1`, [org.staffId]);
+        expect(await w.callbacks.staffBecameAvailable(org.companyId, org.branchId)).toBe(1);
+        await until('the signal handled by a workflow task', async () => {
+          const events = (await handle(callbackId).fetchHistory()).events ?? [];
+          const signalled = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+          return signalled >= 0 && events.slice(signalled).some((e) => e.workflowTaskCompletedEventAttributes);
+        });
+      }
+      return result;
+    });
+    const c = await create(org);
+    // The retry interval is 15 min of workflow time, which does not pass here (nothing awaits a result).
+    expect(await assigned(c.id)).toBe(org.staffId);
+    expect(tries).toBe(2);
+    hooks.delete(`assignCallback:${org.companyId}`);
+    await w.callbacks.message(org.companyId, c.id, 'cancel', {}, manager);
+  });
+
+  it('the cooldown runs from the committed escalation: an escalation step that retried past the cooldown is not followed at once by another', async () => {
+    const org = await createOrganisation(pool); // urgent SLA 2 h, cooldown 4 h
+    let tries = 0;
+    hooks.set(`escalateCallback:${org.companyId}`, async (run) => {
+      tries += 1;
+      // The first try fails (an outage); the next one runs five hours later, past the cooldown.
+      if (tries === 1) throw ApplicationFailure.create({ message: 'injected: the database is down', nextRetryDelay: '5h' });
+      return run();
+    });
+    const c = await create(org, { priority: 'urgent' });
+    await assigned(c.id);
+    const t0 = Date.parse(c.createdAt);
+    await env.sleep(2 * H + 60_000); // breached: the escalation step starts, and fails
+    await until('the failed first try', async () => tries === 1);
+    await env.sleep(5 * H); // its retry commits
+    await until('the escalation', async () => (await escalations(c.id)).length >= 1);
+    const state = await until('the escalation in the workflow', async () => {
+      const s = await handle(c.id).query(callbackStateQuery);
+      return s.escalations.length >= 1 ? s : undefined;
+    });
+    expect(Date.parse(state.lastEscalatedAt!) - t0).toBeGreaterThanOrEqual(7 * H);
+    // Measured from the decision (2 h), the next would be due at once; from the commit (7 h), at 11 h.
+    await env.sleep(3 * H);
+    expect(await escalations(c.id)).toHaveLength(1);
+    await env.sleep(H + 2 * 60_000);
+    await until('the second escalation', async () => (await escalations(c.id)).length === 2);
+    hooks.delete(`escalateCallback:${org.companyId}`);
+    await w.callbacks.message(org.companyId, c.id, 'cancel', {}, manager);
+  });
+
+  it('a short cooldown keeps the history bounded: every turn checks for continue-as-new, also right after an escalation', async () => {
+    const org = await createOrganisation(pool);
+    await w.callbacks.putSettings(org.companyId, { slaSeconds: { urgent: 60 }, cooldownSeconds: 1 } as never);
+    // A slow escalation step (longer than the cooldown): the next escalation is due as soon as one ends.
+    hooks.set(`escalateCallback:${org.companyId}`, async (run) => {
+      await new Promise((r) => setTimeout(r, 1_100));
+      return run();
+    });
+    const limit = 40;
+    const service = createCallbackService({
+      pool,
+      client: env.client,
+      taskQueue: w.taskQueue,
+      logger,
+      historyLimit: limit,
+      clock: () => env.currentTimeMs(),
+    });
+    const { callback: c } = await service.createCallback(
+      org.companyId,
+      { branchId: org.branchId, customerId: org.customerId, priority: 'urgent', metadata: {} } as CreateCallback,
+      { role: 'manager' },
+    );
+    await assigned(c.id);
+    await env.sleep(2 * 60_000); // breached: escalations back to back from here
+    // Ten escalations write far more than `limit` events: the run must have continued as new.
+    await until('ten escalations', async () => (await escalations(c.id)).length >= 10, 60_000);
+    const state = await handle(c.id).query(callbackStateQuery);
+    expect(state.run).toBeGreaterThan(1);
+    const current = (await handle(c.id).fetchHistory()).events ?? [];
+    expect(current.length).toBeLessThan(limit + 20);
+    hooks.delete(`escalateCallback:${org.companyId}`);
+    await w.callbacks.message(org.companyId, c.id, 'cancel', {}, manager);
+  }, 90_000);
+
+  it('failed attempts count since the last escalation of any reason (a manual one included), as the README says', async () => {
+    const org = await createOrganisation(pool);
+    await w.callbacks.putSettings(org.companyId, { slaSeconds: {}, attemptsBeforeEscalation: 3, cooldownSeconds: 3600 } as never);
+    const c = await create(org);
+    await assigned(c.id);
+    for (const outcome of ['no_answer', 'busy'] as const) {
+      await w.callbacks.message(org.companyId, c.id, 'attempt', { outcome }, agentOf(org.staffId));
+    }
+    const escalated = await w.callbacks.message(org.companyId, c.id, 'escalate', { notes: 'a manager looks at it' }, manager);
+    expect(escalated.callback.live?.failedAttemptsSinceEscalation).toBe(0);
+    await env.sleep(H + 60_000); // past the cooldown
+    const third = await w.callbacks.message(org.companyId, c.id, 'attempt', { outcome: 'voicemail' }, agentOf(org.staffId));
+    // One failed attempt since the manual escalation: not the three that escalate again.
+    expect(third.callback.live?.failedAttemptsSinceEscalation).toBe(1);
+    expect((await handle(c.id).query(callbackStateQuery)).escalations.map((e) => e.reason)).toEqual(['manual']);
+    await w.callbacks.message(org.companyId, c.id, 'cancel', {}, manager);
   });
 
   it('replays every history of this file deterministically with the current workflow code', async () => {

@@ -140,6 +140,80 @@ describe('callbacks under faults', () => {
     }
   }, 180_000);
 
+  it('the worker process killed after the assignment COMMIT, two agents of equal load: the retried step returns the committed assignee, one staff_assigned, and the callback keeps its timers', async () => {
+    const org = await createOrganisation(pool); // Ana: agent; Marta: manager
+    const pau = (
+      await pool.query(`INSERT INTO staff (company_id, branch_id, name, role) VALUES ($1, $2, 'Pau', 'agent') RETURNING id`, [
+        org.companyId,
+        org.branchId,
+      ])
+    ).rows[0].id as string;
+    // A 20 s SLA: the breach escalation shows that the workflow's timers run after the assignment.
+    await pool.query(`INSERT INTO callback_settings (company_id, sla_normal_seconds, escalation_cooldown_seconds) VALUES ($1, 20, 86400)`, [
+      org.companyId,
+    ]);
+    const taskQueue = uniqueTaskQueue('cb-assign-kill');
+    const [host, port] = process.env.TEST_TEMPORAL_ADDRESS!.split(':');
+    const proxy: TcpProxy = await startTcpProxy({ host, port: Number(port) });
+    const lockKey = `callback-assign:${org.branchId}`;
+    const holder = await pool.connect();
+    try {
+      const first = await startWorkerProcess(taskQueue, proxy.address);
+      const service = createCallbackService({ pool, client, taskQueue, logger, durability });
+      // The branch's assignment lock is held: the first try's transaction waits inside the step.
+      await holder.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [lockKey]);
+      const c = await create(service, org, { priority: 'normal' });
+      await until(
+        'the assignment step waiting for the branch lock',
+        async () =>
+          (
+            await pool.query(
+              `SELECT count(*)::int AS n FROM pg_locks l, (SELECT hashtextextended($1, 0) AS k) h
+                WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1
+                  AND l.classid::bigint = ((h.k >> 32) & 4294967295) AND l.objid::bigint = (h.k & 4294967295)`,
+              [lockKey],
+            )
+          ).rows[0].n > 0,
+      );
+      // Temporal goes silent for this worker, then the step goes on: it chooses (Ana: equal load, older),
+      // commits, and cannot report it. Then the process dies.
+      proxy.stall();
+      await holder.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [lockKey]);
+      await until(
+        'the assignment committed',
+        async () => (await pool.query(`SELECT assigned_to FROM callback_requests WHERE id = $1`, [c.id])).rows[0].assigned_to,
+      );
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+      await startWorkerProcess(taskQueue, process.env.TEST_TEMPORAL_ADDRESS!);
+
+      // The retried step (on the new worker) answers with Ana, whose load now counts this callback:
+      // choosing again would take Pau. The workflow then runs its timers: the breach escalates.
+      await until(
+        'the breach escalation',
+        async () => (await count(`SELECT count(*)::int AS n FROM callback_escalations WHERE callback_id = $1`, [c.id])) > 0,
+        120_000,
+      );
+      const state = await until('the live state', async () => (await service.getCallback(org.companyId, c.id)).live);
+      expect(state.assignedTo).toBe(org.staffId);
+      expect(state.breached).toBe(true);
+      expect((await pool.query(`SELECT assigned_to FROM callback_requests WHERE id = $1`, [c.id])).rows[0].assigned_to).toBe(org.staffId);
+      expect((await pool.query(`SELECT staff_id FROM callback_assignments WHERE callback_id = $1`, [c.id])).rows).toEqual([
+        { staff_id: org.staffId },
+      ]);
+      const assignedNotices = await pool.query(
+        `SELECT notifiable_id FROM notifications WHERE company_id = $1 AND event_type = 'staff_assigned'`,
+        [org.companyId],
+      );
+      expect(assignedNotices.rows).toEqual([{ notifiable_id: org.staffId }]);
+      expect(pau).not.toBe(org.staffId);
+      await service.message(org.companyId, c.id, 'cancel', {}, manager);
+    } finally {
+      holder.release();
+      await proxy.close();
+    }
+  }, 240_000);
+
   it('many callbacks escalating at once do not interfere; one whose escalation keeps failing does not hold up the others', async () => {
     const org = await createOrganisation(pool);
     await pool.query(`INSERT INTO callback_settings (company_id, sla_urgent_seconds) VALUES ($1, 2)`, [org.companyId]);

@@ -21,7 +21,19 @@ describe('recorded workflow histories replay with the current code', () => {
     for (const shape of ['consent-an-opted-out-channel', 'consent-opted-out-of-both', 'consent-an-opt-out-made-while'])
       expect(names).toMatch(new RegExp(`^notification-${shape}`, 'm'));
     // ... and of the callback workflow (test/callbacks/workflow.test.ts).
-    for (const shape of ['whole-lifecycle', 'sla-breach', 'three-failed', 'cooldown', 'reassigns', 'long-life', 'continued-as-new'])
+    for (const shape of [
+      'whole-lifecycle',
+      'sla-breach',
+      'three-failed',
+      'cooldown',
+      'reassigns',
+      'long-life',
+      'continued-as-new',
+      // ... and its second durability pass: a signal kept during the assignment step, the cooldown from the committed escalation, attempts since any escalation.
+      'available-while-the-assignment',
+      'the-cooldown-runs-from-the-committed',
+      'failed-attempts-count-since-the-last',
+    ])
       expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
     // ... and of the appointment workflow (test/appointments/workflow.test.ts).
     for (const shape of [

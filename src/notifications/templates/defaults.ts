@@ -106,16 +106,33 @@ const TEXTS: Record<NotificationEventType, EventText> = {
   },
 };
 
+/**
+ * Wording for a customer where the default text is written for staff: the customer reads about
+ * their own request, not "a customer asked to be called back".
+ */
+const CUSTOMER_TEXTS: Partial<Record<NotificationEventType, EventText>> = {
+  callback_requested: {
+    subject: 'We will call you back',
+    long: 'Thank you for your request: {{#if branch}}{{branch.name}}{{else}}{{company.name}}{{/if}} will call you back{{#if data.phoneNumber}} on {{data.phoneNumber}}{{/if}}{{#if data.dueAtLocal}} by {{data.dueAtLocal}}{{else}} as soon as possible{{/if}}.',
+    short:
+      '{{company.name}}: we got your callback request and will call you{{#if data.phoneNumber}} on {{data.phoneNumber}}{{/if}}{{#if data.dueAtLocal}} by {{data.dueAtLocal}}{{else}} soon{{/if}}.',
+  },
+};
+
 const EMAIL_BODY = (text: string) => `Hello {{recipient.name}},\n\n${text}\n\n{{company.name}}`;
 
+const perChannel = (t: EventText): Record<Channel, ChannelTemplate> => ({
+  email: { subject: t.subject, body: EMAIL_BODY(t.long) },
+  sms: { body: t.short },
+  whatsapp: { body: t.short },
+  push: { subject: t.subject, body: t.short },
+});
+
 export const DEFAULT_TEMPLATES: Record<NotificationEventType, Record<Channel, ChannelTemplate>> = Object.fromEntries(
-  Object.entries(TEXTS).map(([event, t]) => [
-    event,
-    {
-      email: { subject: t.subject, body: EMAIL_BODY(t.long) },
-      sms: { body: t.short },
-      whatsapp: { body: t.short },
-      push: { subject: t.subject, body: t.short },
-    },
-  ]),
+  Object.entries(TEXTS).map(([event, t]) => [event, perChannel(t)]),
 ) as Record<NotificationEventType, Record<Channel, ChannelTemplate>>;
+
+/** The defaults a customer gets where they differ from the staff wording (else DEFAULT_TEMPLATES). */
+export const CUSTOMER_TEMPLATES: Partial<Record<NotificationEventType, Record<Channel, ChannelTemplate>>> = Object.fromEntries(
+  Object.entries(CUSTOMER_TEXTS).map(([event, t]) => [event, perChannel(t)]),
+);

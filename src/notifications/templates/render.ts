@@ -2,7 +2,7 @@ import Handlebars from 'handlebars';
 import type { Channel, NotificationEventType, RenderedMessage, TemplateVariables } from '../definitions';
 
 export type { RenderedMessage, TemplateVariables } from '../definitions';
-import { DEFAULT_TEMPLATES, type ChannelTemplate } from './defaults';
+import { CUSTOMER_TEMPLATES, DEFAULT_TEMPLATES, type ChannelTemplate } from './defaults';
 
 /** A template that does not compile or refers to a missing variable: a configuration error, never retried. */
 export class TemplateError extends Error {
@@ -50,13 +50,15 @@ function renderOne(what: string, source: string, vars: TemplateVariables): strin
   }
 }
 
-/** The template used for an event on a channel: the override where given, else the default. */
+/** The template used for an event on a channel: the override where given, else the default for this kind of recipient. */
 export function templateFor(
   eventType: NotificationEventType,
   channel: Channel,
   override?: { subject: string | null; body: string | null } | null,
+  recipientKind: 'customer' | 'staff' = 'staff',
 ): ChannelTemplate {
-  const base = DEFAULT_TEMPLATES[eventType]?.[channel];
+  const base =
+    (recipientKind === 'customer' ? CUSTOMER_TEMPLATES[eventType]?.[channel] : undefined) ?? DEFAULT_TEMPLATES[eventType]?.[channel];
   if (!base) throw new TemplateError(`no template for ${eventType} on ${channel}`);
   return { subject: override?.subject ?? base.subject, body: override?.body ?? base.body };
 }
@@ -68,7 +70,7 @@ export function renderNotification(
   vars: TemplateVariables,
   override?: { subject: string | null; body: string | null } | null,
 ): RenderedMessage {
-  const template = templateFor(eventType, channel, override);
+  const template = templateFor(eventType, channel, override, vars.recipient?.kind);
   const body = renderOne(`${eventType}/${channel} body`, template.body, vars);
   if (!body) throw new TemplateError(`${eventType}/${channel} body rendered empty`);
   const subject = template.subject !== undefined ? renderOne(`${eventType}/${channel} subject`, template.subject, vars) : undefined;
