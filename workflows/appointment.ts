@@ -149,7 +149,10 @@ export async function appointmentWorkflow(input: AppointmentWorkflowInput): Prom
         }
         return result;
       } catch (error) {
-        if (isCancellation(error) || !(error instanceof ActivityFailure) || !patched(BOOKKEEPING_NEVER_GIVES_UP)) throw error;
+        // A local activity that gave up is an ActivityFailure when it happens, but replays from its
+        // marker as the bare cause (a TimeoutFailure after its schedule-to-close): both are a step
+        // that spent its budget.
+        if (isCancellation(error) || !(error instanceof TemporalFailure) || !patched(BOOKKEEPING_NEVER_GIVES_UP)) throw error;
         const since = state.stalled?.since ?? new Date(Date.now()).toISOString();
         state = { ...state, stalled: { step, since, error: causeOf(error) } };
         attention();
