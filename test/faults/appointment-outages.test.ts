@@ -345,6 +345,16 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
       expect(await metric('appointment_workflows_failed')).toBe(failedBefore + 1);
       expect(await metric('appointment_workflow_endings', { ending: 'failed' })).toBe(endingsBefore + 1);
       expect(await messagesOf(pool, a.id)).toEqual([]);
+
+      // The bug fixed (no more bad value), a change of the appointment starts its workflow again.
+      around = undefined;
+      await stack.directory.updateAppointment(org.companyId, a.id, { status: 'confirmed' });
+      expect((await message(a.id, 'confirmed')).status).toBe('sent');
+      expect(await rowOf(a.id)).toEqual({ workflow_finished_at: null, workflow_outcome: null });
+      expect(await attention(a.id)).not.toBe(true);
+      expect(await metric('appointment_workflows_failed')).toBe(failedBefore);
+      await stack.directory.updateAppointment(org.companyId, a.id, { status: 'no_show' });
+      expect(await handle(a.id).result()).toMatchObject({ outcome: 'no_show', sent: ['confirmed'] });
     });
   });
 });
