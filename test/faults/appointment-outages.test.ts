@@ -189,7 +189,9 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
     let native: NativeConnection;
     let w: TestWorker;
     let stack: ReturnType<typeof bookingStack>;
-    const recorded: Array<{ id: string; label: string }> = [];
+    /** The same, with runs that continue as new once their history holds 30 events. */
+    let shortLived: ReturnType<typeof bookingStack>;
+    const recorded: Array<{ id: string; label: string; runId?: string }> = [];
     // Production: 6 hours of retries per step, 5 minutes at most between two. Here a budget of 10 s,
     // every backoff (6 s) longer than the local retry threshold (5 s), so that local activities wait
     // on workflow timers as they do in production (a schedule-to-close timeout that expires during
@@ -207,15 +209,17 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
       native = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
       w = await worker(native, client);
       stack = bookingStack({ pool, client, taskQueue: w.taskQueue, durability: QUICK });
+      shortLived = bookingStack({ pool, client, taskQueue: w.taskQueue, durability: QUICK, historyLimit: 30 });
     });
     afterAll(async () => {
       if (process.env.UPDATE_HISTORIES && client) {
         const histories = [];
         for (const r of recorded)
-          histories.push({ label: r.label, history: await client.workflow.getHandle(`appointment-${r.id}`).fetchHistory() });
+          histories.push({ label: r.label, history: await client.workflow.getHandle(`appointment-${r.id}`, r.runId).fetchHistory() });
         saveHistories('appointment', histories);
       }
       await stack?.policies.close();
+      await shortLived?.policies.close();
       await w?.stop();
       await native?.close();
       await connection?.close();
@@ -280,12 +284,13 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
       expect(await metric('appointment_workflow_endings', { ending: 'cancelled' })).toBe(cancelledBefore + 1);
     });
 
-    it('reading the row outlasts its retry budget: the run stalls visibly instead of failing, and keeps its plan', async () => {
+    it('reading the row outlasts its retry budget: the run stalls visibly instead of failing, continues as new to bound its history, and keeps its plan', async () => {
       const org = await createOrganisation(pool, { customer: { phone: '+34611000004' } });
       const noShowsBefore = await metric('appointment_workflow_endings', { ending: 'no_show' });
-      const a = await book(stack, org, inThreeDays());
+      const a = await book(shortLived, org, inThreeDays());
       recorded.push({ id: a.id, label: testLabel() });
       await message(a.id, 'created');
+      const firstRun = (await handle(a.id).describe()).runId;
 
       const before = w.failures.readAppointment ?? 0;
       await pg.stop();
@@ -298,6 +303,20 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
         expect(during.step).toBe('reading the appointment');
         expect((await handle(a.id).describe()).status.name).toBe('RUNNING');
         expect(await rowOf(a.id).catch(() => 'unreachable')).toBe('unreachable');
+        // A long outage: the stalled run hands over to a new run (carrying its plan and the stall)
+        // instead of growing its history without bound.
+        const later = await until(
+          'a new run, still stalled',
+          async () => {
+            const s = await stateOf(a.id);
+            return s && s.run >= 2 && s.stalled ? s : null;
+          },
+          60_000,
+        );
+        expect(later.stalled!.since).toBe(during.since);
+        const first = await client.workflow.getHandle(`appointment-${a.id}`, firstRun).describe();
+        expect(first.status.name).toBe('CONTINUED_AS_NEW');
+        expect(first.historyLength).toBeLessThan(60);
       } finally {
         await pg.start();
       }
@@ -310,7 +329,7 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
       expect(await rowOf(a.id)).toMatchObject({ workflow_outcome: 'no_show', workflow_finished_at: expect.any(Date) });
       expect(await attention(a.id)).toBe(false);
       expect(await metric('appointment_workflow_endings', { ending: 'no_show' })).toBe(noShowsBefore + 1);
-    });
+    }, 120_000);
 
     it('a bug in the workflow code fails the run visibly: the row says failed with the error, NeedsAttention, the metrics count it', async () => {
       const org = await createOrganisation(pool, { customer: { phone: '+34611000005' } });
@@ -325,9 +344,9 @@ describe('appointment workflows through PostgreSQL outages and a bug', () => {
         await metric('appointment_workflow_endings', { ending: 'failed' }),
       ];
       const a = await book(stack, org, inThreeDays());
-      recorded.push({ id: a.id, label: testLabel() });
       // Not Running for ever: the run fails, and says why.
       await until('the run closed', async () => (await handle(a.id).describe()).status.name !== 'RUNNING');
+      recorded.push({ id: a.id, label: testLabel(), runId: (await handle(a.id).describe()).runId });
       const failure = await handle(a.id)
         .result()
         .then(
