@@ -237,5 +237,17 @@ describe('erasure against running appointment workflows', () => {
     // And nothing of the appointment's own was sent or queued after the erasure.
     const messages = await api.pool.query(`SELECT kind FROM appointment_messages WHERE appointment_id = $1 ORDER BY decided_at`, [id]);
     expect(messages.rows.map((m) => m.kind)).toEqual(['confirmed']);
+
+    // A new booking for the erased customer is an appointment like any other, without a workflow.
+    const later = await ok('POST', '/v1/appointments', company.manager, {
+      customerId,
+      branchId: dir.branch.id,
+      serviceId: dir.service.id,
+      startsAt: new Date(second + 24 * H).toISOString(),
+      endsAt: new Date(second + 24 * H + 45 * 60_000).toISOString(),
+    });
+    const booked = (await api.pool.query(`SELECT workflow_id FROM appointments WHERE id = $1`, [later.id])).rows[0];
+    expect(booked.workflow_id).toBeNull();
+    await expect(api.temporal.workflow.getHandle(`appointment-${later.id}`).describe()).rejects.toThrow(/not found/i);
   });
 });
