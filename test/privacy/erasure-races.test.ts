@@ -122,7 +122,10 @@ describe('erasure against running appointment workflows', () => {
       // to close (the run waits for its step), or it went on and is inside its transaction.
       await until('the erasure under way', async () => {
         const events = (await handle.fetchHistory()).events ?? [];
-        if (!events.some((e) => e.workflowExecutionCancelRequestedEventAttributes)) return false;
+        const requested = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
+        // The run has taken the cancellation in (a workflow task completed since)…
+        if (requested < 0 || !events.slice(requested).some((e) => e.workflowTaskCompletedEventAttributes)) return false;
+        // …and either still runs (it waits for its step) or has closed, the erasure then going on to its transaction.
         if ((await handle.describe()).status.name === 'RUNNING') return true;
         return (await blockedBy(erasureHeld!)).length > 0;
       });
