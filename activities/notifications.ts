@@ -9,6 +9,7 @@ import { DomainError } from '../src/errors';
 import { addressFor, resolveForNotifiable } from '../src/notifications/context';
 import {
   attemptKey,
+  CUSTOMER_ERASED,
   isFinalStatus,
   type Address,
   type AttemptInput,
@@ -26,6 +27,7 @@ import { decide, decideAll, optedOutReason } from '../src/consent/rules';
 import * as consentStore from '../src/consent/store';
 import { unsubscribeUrl, type UnsubscribeLinks } from '../src/consent/tokens';
 import { renderNotification, TemplateError } from '../src/notifications/templates/render';
+import { sendClock } from '../src/temporal/clock';
 
 /**
  * The notification workflow's I/O: thin adapters over the feature's store, context and channels.
@@ -111,9 +113,29 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
       }
     }
 
-    const reserved = input.rateLimit
-      ? await withTransaction(pool, (tx) => store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit))
-      : await store.reserveAttempt(pool, { ...row, providerKey }, null);
+    // Checked with the reservation, in its transaction: the customer not erased (their row locked
+    // FOR SHARE, so an erasure either committed before and is seen, or waits for this row and
+    // erases its recipient), and the message's moment not passed by the clock of this send (a
+    // retry after an outage, a fallback after long delays). A re-execution whose attempt already
+    // has an outcome returns it; one that may have sent does not send again after its moment.
+    const deadline = input.deliverBefore ? Date.parse(input.deliverBefore) : null;
+    const at = sendClock(ctx.info);
+    const reserved = await withTransaction(pool, async (tx) => {
+      if (await store.aboutErasedCustomer(tx, input.notificationId)) return { kind: 'erased' as const };
+      if (deadline !== null && at >= deadline) {
+        const status = await store.attemptStatus(tx, row.key);
+        if (status === undefined || status === 'sending') return { kind: 'late' as const };
+      }
+      return store.reserveAttempt(tx, { ...row, providerKey }, input.rateLimit);
+    });
+    if (reserved.kind === 'erased') return { status: 'withheld', ending: 'cancelled', reason: CUSTOMER_ERASED };
+    if (reserved.kind === 'late') {
+      return {
+        status: 'withheld',
+        ending: 'suppressed',
+        reason: `too late: its moment passed at ${new Date(deadline!).toISOString()} (attempt ${input.attempt} on ${input.channel} was due at ${new Date(at).toISOString()})`,
+      };
+    }
     if (reserved.kind === 'limited') {
       const limit = input.rateLimit!;
       return {
@@ -178,7 +200,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
     }
     const latencyMs = Math.round(performance.now() - started);
     if (outcome.status === 'sent') outcome.latencyMs = latencyMs;
-    const recorded = outcome as Exclude<AttemptOutcome, { status: 'rate_limited' | 'opted_out' }>;
+    const recorded = outcome as Exclude<AttemptOutcome, { status: 'rate_limited' | 'opted_out' | 'withheld' }>;
     await withTransaction(pool, (tx) =>
       store.recordAttemptOutcome(
         tx,
@@ -233,6 +255,7 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         // Rendering is pure: the configured channel's message comes with the plan (one step fewer per notification).
         primary: addresses[channel] ? render(row.event_type, channel, vars, { subject: templateSubject, body: templateBody }) : undefined,
         ...(consent ? { consent } : {}),
+        ...(row.deliver_before ? { deliverBefore: row.deliver_before.toISOString() } : {}),
       };
     },
 

@@ -181,6 +181,14 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     setChannel(settings.channel);
     if (!settings.enabled) return finish('suppressed', 'disabled by configuration');
     if (cancelReason !== null) return finish('cancelled', cancelReason);
+    // A message about a moment (a reminder: the start of its appointment) is never sent at or after
+    // it: checked against the workflow's clock before each wait and each attempt, and by the attempt
+    // itself against the clock of its send. (Absent for notifications prepared by older activities.)
+    const deadline = p.deliverBefore ? Date.parse(p.deliverBefore) : null;
+    const lateBy = (what: string, at: number): string | null =>
+      deadline !== null && at >= deadline
+        ? `too late: its moment passed at ${new Date(deadline).toISOString()} (${what} at ${new Date(at).toISOString()})`
+        : null;
 
     const legs: Array<{ channel: Channel; isFallback: boolean; rounds: number }> = [
       { channel: settings.channel, isFallback: false, rounds: 1 + settings.retryCount },
@@ -237,14 +245,21 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
       for (let round = 1; round <= leg.rounds; round++) {
         if (round > 1) {
           const delay = retryDelayMs(settings.retryStrategy, settings.retryDelayMinutes, round - 1, settings.maxRetryDelayMinutes);
+          const late = lateBy('the next retry would come', Date.now() + delay);
+          if (late) return finish('suppressed', late);
           if (await wait('retry', delay)) return finish('cancelled', cancelReason!);
         }
         // Urgent events (e.g. callback_escalated) ignore quiet hours.
         if (settings.quietHours && !p.isUrgent && address) {
           const ms = quietHoursWaitMs(Date.now(), p.recipient.timeZone, settings.quietHours);
+          // Quiet hours ending at or after the moment: not held until then to be sent late, suppressed now.
+          const late = ms > 0 ? lateBy('quiet hours end', Date.now() + ms) : null;
+          if (late) return finish('suppressed', late);
           if (await wait('quiet_hours', ms)) return finish('cancelled', cancelReason!);
         }
         if (cancelReason !== null) return finish('cancelled', cancelReason);
+        const late = lateBy(`attempt ${attempt + 1} would be sent`, Date.now());
+        if (late) return finish('suppressed', late);
 
         attempt += 1;
         let channelDone = !address;
@@ -264,6 +279,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
               rateLimit: settings.rateLimit,
               ...(consentCheck ? { consent: consentCheck } : {}),
               ...(optedOut.length ? { deliveredReason: deliveredByFallback(leg.channel, optedOut) } : {}),
+              ...(p.deliverBefore ? { deliverBefore: p.deliverBefore } : {}),
             });
           } catch (error) {
             if (isCancellation(error)) throw error;
@@ -275,6 +291,8 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
             outcome = { status: 'failed', errorKind: 'unknown', error: `attempt did not complete: ${(error as Error).message}` };
           }
           if (outcome.status === 'rate_limited') return finish('suppressed', outcome.error);
+          // Its moment passed by the clock of the send, or the customer was erased: nothing is sent, now or later.
+          if (outcome.status === 'withheld') return finish(outcome.ending, outcome.reason);
           if (outcome.status === 'opted_out') {
             // No attempt was made: the customer opted out of this channel meanwhile. On to the fallback, if any.
             if (index === 0) attempt -= 1;

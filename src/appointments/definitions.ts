@@ -47,7 +47,12 @@ export interface AppointmentFacts {
   source: AppointmentSource;
   /** The company's setting at the time of the read (appointment_settings; default 60). */
   feedbackDelayMinutes: number;
+  /** The customer's personal data was erased: nothing more is sent (absent in reads made by older activities). */
+  customerErased?: boolean;
 }
+
+/** The reason recorded for everything an erased customer's appointment does not send, and its workflow's outcome. */
+export { CUSTOMER_ERASED } from '../notifications/definitions';
 
 /** One message of the appointment, as the workflow plans and records it. */
 export interface PlannedMessage {
@@ -58,7 +63,8 @@ export interface PlannedMessage {
   dueAt: string;
   /** The start time it is about. */
   forStartsAt: string;
-  state: 'planned' | 'sent' | 'skipped';
+  /** failed: its step gave up (infrastructure unavailable beyond the retry budget); recorded as such on its row. */
+  state: 'planned' | 'sent' | 'skipped' | 'failed';
   reason: string | null;
 }
 
@@ -73,6 +79,12 @@ export interface AppointmentState {
   outcome: string | null;
   /** Runs of this workflow chain so far (continue-as-new). */
   run: number;
+  /**
+   * Set while a bookkeeping step (reading or finishing the row, recording a message) has spent its
+   * retry budget and is being tried again (the database unreachable for that long): what, since
+   * when, and the last error. Absent in runs of older code.
+   */
+  stalled?: { step: string; since: string; error: string } | null;
 }
 
 export interface AppointmentWorkflowInput {
@@ -101,7 +113,7 @@ export const appointmentStateQuery = defineQuery<AppointmentState>('appointmentS
 
 /** What a message step decided. */
 export interface MessageOutcome {
-  status: 'sent' | 'skipped';
+  status: 'sent' | 'skipped' | 'failed';
   reason: string | null;
   notificationId: string | null;
 }
@@ -111,5 +123,6 @@ export {
   AppointmentStatus as AppointmentStatusKey,
   BranchId,
   CompanyId,
+  NeedsAttention,
   StaffId,
 } from '../temporal/search-attribute-keys';

@@ -1,5 +1,6 @@
 import {
   CLOSED_STATUSES,
+  CUSTOMER_ERASED,
   REMINDER_LEAD_MS,
   type AppointmentFacts,
   type AppointmentState,
@@ -19,7 +20,9 @@ import {
  * - a reminder is keyed by the start it is for, so moving the appointment plans new reminders and
  *   drops those still waiting for the old time, while one already sent is never sent again;
  * - reminders that fall due together (the workflow was down) are sent once: the latest one;
- * - cancelled and no-show appointments send nothing more.
+ * - cancelled and no-show appointments, and those of a customer whose data was erased, send nothing more;
+ * - a message is decided at send time against the clock of the send (decideMessage): one whose
+ *   moment has passed (messageDeadline) is recorded as skipped, never sent late.
  */
 
 const REMINDERS: ReminderKind[] = ['reminder_24h', 'reminder_2h'];
@@ -103,11 +106,11 @@ export function applyFacts(state: AppointmentState, facts: AppointmentFacts, now
       add({ ...planned('confirmed', now, facts, now), key: 'confirmed' });
     }
   }
-  if (isClosed(facts.status)) {
+  if (isClosed(facts.status) || facts.customerErased) {
     for (const m of messages) {
       if (m.state === 'planned') {
         m.state = 'skipped';
-        m.reason = `the appointment is ${facts.status.replace('_', '-')}`;
+        m.reason = facts.customerErased ? CUSTOMER_ERASED : `the appointment is ${facts.status.replace('_', '-')}`;
       }
     }
   }
@@ -138,11 +141,17 @@ export function nextWake(state: AppointmentState): number | null {
   return due.length ? Math.min(...due) : null;
 }
 
-/** Nothing left to send: the appointment is closed, or it has ended and every message is sent or skipped. */
+/** Nothing left to send: the appointment is closed (or its customer erased), or it has ended and every message is decided. */
 export function isDone(state: AppointmentState, now: number): boolean {
   if (!state.facts) return false;
   if (state.messages.some((m) => m.state === 'planned')) return false;
-  return isClosed(state.facts.status) || now >= Date.parse(state.facts.endsAt);
+  return isClosed(state.facts.status) || state.facts.customerErased === true || now >= Date.parse(state.facts.endsAt);
+}
+
+/** How the workflow records its end on the row. */
+export function outcomeOf(facts: AppointmentFacts): string {
+  if (facts.customerErased) return CUSTOMER_ERASED;
+  return isClosed(facts.status) ? facts.status : 'ended';
 }
 
 // ---- the message step's decision (the activity applies it to the row as it is at COMMIT time) ----
@@ -174,25 +183,66 @@ const SETTING_OF: Record<MessageKind, keyof AppointmentSettings> = {
   feedback: 'feedbackRequest',
 };
 
+/** How long after the end of the visit a feedback request still makes sense. */
+export const FEEDBACK_WINDOW_MS = 72 * 3_600_000;
+
 /**
- * Whether a due message goes out, against the row as it is now (locked by the step): the
- * workflow may not have heard of a change yet, so a reminder for a start the row no longer has,
- * or any message of a cancelled appointment, is skipped here, whatever the workflow believed.
+ * The instant from which a message has lost its point: it is never sent at or after it, whatever
+ * held it back (an outage, a backlog, quiet hours, retry delays). Per kind:
+ * - "booked" and "confirmed": the start (news of a booking after it has begun is noise);
+ * - the 2 h reminder: the start;
+ * - the 24 h reminder: the 2 h reminder's instant, start - 2 h (from then on the 2 h reminder is
+ *   the one that counts, and "tomorrow at 10:00" read on the day itself is wrong);
+ * - the feedback request: 72 hours after the end.
+ */
+export function messageDeadline(kind: MessageKind, startsAt: number, endsAt: number): number {
+  switch (kind) {
+    case 'reminder_24h':
+      return startsAt - REMINDER_LEAD_MS.reminder_2h;
+    case 'feedback':
+      return endsAt + FEEDBACK_WINDOW_MS;
+    default:
+      return startsAt;
+  }
+}
+
+/** Why a message is not sent at `deadline` or later. */
+function lateReason(kind: MessageKind, deadline: number): string {
+  if (kind === 'reminder_24h') return `too late for the 24-hour reminder: the 2-hour reminder's moment (${iso(deadline)}) had come`;
+  if (kind === 'feedback') return 'too late for the feedback request: more than 72 hours after the visit';
+  return 'the appointment had started';
+}
+
+/** The row as a message step sees it (locked): its status, times, and whether its customer was erased. */
+export interface MessageRow {
+  status: AppointmentStatus;
+  startsAt: Date;
+  endsAt: Date;
+  customerErased: boolean;
+}
+
+/**
+ * Whether a due message goes out, against the row as it is now (locked by the step) and the clock
+ * of the send (`at`, never the instant the workflow planned): the workflow may not have heard of a
+ * change yet, so a reminder for a start the row no longer has, or any message of a cancelled
+ * appointment, is skipped here, whatever the workflow believed; and a message whose moment has
+ * passed (messageDeadline) is skipped however late the step runs. With `send`, the deadline the
+ * notification carries to its own send.
  */
 export function decideMessage(
   kind: MessageKind,
-  row: { status: AppointmentStatus; startsAt: Date } | null,
+  row: MessageRow | null,
   settings: AppointmentSettings,
   forStartsAt: string,
   at: number,
-): { send: true } | { send: false; reason: string } {
+): { send: true; deliverBefore: Date } | { send: false; reason: string } {
   if (!row) return { send: false, reason: 'the appointment no longer exists' };
+  if (row.customerErased) return { send: false, reason: CUSTOMER_ERASED };
   if (isClosed(row.status)) return { send: false, reason: `the appointment is ${row.status.replace('_', '-')}` };
-  if (isReminder(kind)) {
-    if (row.startsAt.getTime() !== Date.parse(forStartsAt)) return { send: false, reason: 'the appointment was moved' };
-    if (at >= row.startsAt.getTime()) return { send: false, reason: 'the appointment had started' };
-  }
+  if (isReminder(kind) && row.startsAt.getTime() !== Date.parse(forStartsAt)) return { send: false, reason: 'the appointment was moved' };
+  const deadline = messageDeadline(kind, row.startsAt.getTime(), row.endsAt.getTime());
+  if (at >= deadline) return { send: false, reason: lateReason(kind, deadline) };
   if (kind === 'confirmed' && row.status !== 'confirmed') return { send: false, reason: 'the appointment is no longer confirmed' };
   if (!settings[SETTING_OF[kind]]) return { send: false, reason: `turned off in the company's appointment settings (${SETTING_OF[kind]})` };
-  return { send: true };
+  return { send: true, deliverBefore: new Date(deadline) };
 }

@@ -49,14 +49,26 @@ export const AppointmentScheduleView = z
       z.object({
         kind: z.enum(MESSAGE_KINDS),
         key: z.string(),
-        status: z.enum(['sent', 'skipped']),
+        status: z.enum(['sent', 'skipped', 'failed']).openapi({
+          description:
+            'sent: a notification was queued; skipped: decided not to send (reason); failed: its step gave up (infrastructure unavailable beyond the retry budget)',
+        }),
         reason: z.string().nullable(),
         forStartsAt: z.iso.datetime(),
         dueAt: z.iso.datetime(),
         notificationId: z.uuid().nullable(),
-        decidedAt: z.iso.datetime(),
+        notificationStatus: z
+          .string()
+          .nullable()
+          .openapi({ description: "The queued notification's status (e.g. suppressed when its moment passed in quiet hours)" }),
+        notificationReason: z.string().nullable(),
+        decidedAt: z.iso.datetime().openapi({ description: 'The clock of the send when the step decided (or gave up)' }),
       }),
     ),
+    stalled: z
+      .object({ step: z.string(), since: z.iso.datetime(), error: z.string() })
+      .nullable()
+      .openapi({ description: 'The running workflow waits out an outage: the step that spent its retry budget and is tried again' }),
     planned: z
       .array(z.object({ kind: z.enum(MESSAGE_KINDS), key: z.string(), dueAt: z.iso.datetime(), forStartsAt: z.iso.datetime() }))
       .nullable()

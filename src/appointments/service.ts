@@ -3,6 +3,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
 import { startCommitted, type OutboxSource, type WorkflowStart } from '../db/outbox';
 import type { Queryable } from '../db/transaction';
 import { NotFoundError } from '../errors';
@@ -97,6 +98,12 @@ export function createAppointmentService(deps: AppointmentServiceDeps) {
   async function tell(r: store.WorkflowRow): Promise<'told' | 'noted' | 'deferred' | 'current'> {
     if (!r.workflow_id) return 'current';
     if (r.workflow_revision !== null && r.workflow_revision >= r.revision) return 'current';
+    // An erased customer's appointment never gets a run again, whoever changes it (a PATCH, the
+    // policy engine, a calendar webhook, the reconciler): the change is noted, nothing is started.
+    if (r.customer_erased) {
+      await store.acknowledge(pool, r.id, r.revision).catch(() => undefined);
+      return 'noted';
+    }
     try {
       const over = isClosed(r.status) || r.ends_at.getTime() < Date.now();
       if (r.workflow_finished_at && over) {
@@ -136,6 +143,8 @@ export function createAppointmentService(deps: AppointmentServiceDeps) {
     options: { source?: AppointmentSource } = {},
   ): Promise<AfterCommit> {
     const row = await store.claimForWorkflow(tx, companyId, appointment.id, appointmentWorkflowId(appointment.id), options.source);
+    // An erased customer's appointment gets no workflow: nothing is sent to them.
+    if (!row) return async () => undefined;
     return () => start(row).catch((error) => log?.warn({ err: error, appointmentId: row.id }, 'appointment workflow start deferred'));
   }
 
@@ -219,8 +228,11 @@ export function createAppointmentService(deps: AppointmentServiceDeps) {
         forStartsAt: m.for_starts_at.toISOString(),
         dueAt: m.due_at.toISOString(),
         notificationId: m.notification_id,
+        notificationStatus: m.notification_status,
+        notificationReason: m.notification_reason,
         decidedAt: m.decided_at.toISOString(),
       })),
+      stalled: live?.stalled ?? null,
       planned: live
         ? live.messages
             .filter((m) => m.state === 'planned')
@@ -233,3 +245,47 @@ export function createAppointmentService(deps: AppointmentServiceDeps) {
 }
 
 export type AppointmentService = ReturnType<typeof createAppointmentService>;
+
+/**
+ * How the appointment workflows end, as Prometheus gauges of a registry (the API's GET /metrics),
+ * read from the rows at each scrape, so every process tells the same story whichever worker ran
+ * the workflows: `appointment_workflow_endings{ending}` (last 24 h: ended, cancelled, no_show,
+ * erased, failed, reconciled), `appointment_messages_decided{status}` (last 24 h: sent, skipped,
+ * failed), `appointment_workflows_failed` (runs a bug ended and nobody has restarted: alert on > 0).
+ */
+export function registerAppointmentMetrics(registry: Registry, pool: Pool): void {
+  if (registry.getSingleMetric('appointment_workflows_failed')) return;
+  new Gauge({
+    name: 'appointment_workflow_endings',
+    help: 'Appointment workflows that ended in the last 24 hours, by how (failed: a bug; reconciled: terminated or timed out)',
+    labelNames: ['ending'] as const,
+    registers: [registry],
+    async collect() {
+      const endings = await store.recentEndings(pool).catch(() => null); // the database down: keep the last figures
+      if (!endings) return;
+      this.reset();
+      for (const e of endings) this.set({ ending: e.ending }, e.n);
+    },
+  });
+  new Gauge({
+    name: 'appointment_messages_decided',
+    help: 'Appointment messages decided in the last 24 hours, by status (failed: the step gave up)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const decisions = await store.recentMessageDecisions(pool).catch(() => null);
+      if (!decisions) return;
+      this.reset();
+      for (const m of decisions) this.set({ status: m.status }, m.n);
+    },
+  });
+  new Gauge({
+    name: 'appointment_workflows_failed',
+    help: 'Appointments whose workflow a bug ended (row outcome failed: ...) and that have not run again',
+    registers: [registry],
+    async collect() {
+      const n = await store.failedWorkflowCount(pool).catch(() => null);
+      if (n !== null) this.set(n);
+    },
+  });
+}

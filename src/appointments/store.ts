@@ -1,5 +1,11 @@
 import type { Queryable } from '../db/transaction';
-import type { AppointmentFacts, AppointmentSource, AppointmentStatus, MessageKind } from './definitions';
+import {
+  CUSTOMER_ERASED as CUSTOMER_ERASED_REASON,
+  type AppointmentFacts,
+  type AppointmentSource,
+  type AppointmentStatus,
+  type MessageKind,
+} from './definitions';
 import { DEFAULT_APPOINTMENT_SETTINGS, type AppointmentSettings } from './rules';
 
 /**
@@ -24,22 +30,30 @@ export interface WorkflowRow {
   workflow_outcome: string | null;
   revision: number;
   workflow_revision: number | null;
+  /** The customer's personal data was erased: the row never gets a workflow run again. */
+  customer_erased: boolean;
 }
 
-const WORKFLOW_COLUMNS = `id, company_id, branch_id, staff_id, status, starts_at, ends_at, source, workflow_id,
-  workflow_started_at, workflow_finished_at, workflow_outcome, revision, workflow_revision`;
+/** Whether the appointment's customer was erased (in the scope of a statement on `appointments`). */
+const ERASED_SQL = `EXISTS (SELECT 1 FROM customers c WHERE c.id = appointments.customer_id AND c.erased_at IS NOT NULL)`;
 
-/** Inside the booking's transaction: the row is owned by `appointment-<id>` from now on. */
+const WORKFLOW_COLUMNS = `id, company_id, branch_id, staff_id, status, starts_at, ends_at, source, workflow_id,
+  workflow_started_at, workflow_finished_at, workflow_outcome, revision, workflow_revision, ${ERASED_SQL} AS customer_erased`;
+
+/**
+ * Inside the booking's transaction: the row is owned by `appointment-<id>` from now on. Undefined
+ * for an erased customer's appointment: it gets no workflow (and sends nothing).
+ */
 export async function claimForWorkflow(
   tx: Queryable,
   companyId: string,
   appointmentId: string,
   workflowId: string,
   source?: AppointmentSource,
-): Promise<WorkflowRow> {
+): Promise<WorkflowRow | undefined> {
   const { rows } = await tx.query<WorkflowRow>(
     `UPDATE appointments SET workflow_id = $3, source = coalesce($4, source)
-      WHERE company_id = $1 AND id = $2 RETURNING ${WORKFLOW_COLUMNS}`,
+      WHERE company_id = $1 AND id = $2 AND NOT ${ERASED_SQL} RETURNING ${WORKFLOW_COLUMNS}`,
     [companyId, appointmentId, workflowId, source ?? null],
   );
   return rows[0];
@@ -63,16 +77,21 @@ export async function acknowledge(db: Queryable, appointmentId: string, revision
 
 /**
  * The workflow reads its row: the facts it lives by, and in the same statement the row records
- * that its workflow runs and has read this revision. Undefined when the row is gone.
+ * that its workflow runs and has read this revision. Undefined when the row is gone. The row of an
+ * erased customer keeps its finished mark (a run started for it anyway, by hand or in a race with
+ * the erasure, learns `customerErased` and ends without sending anything).
  */
 export async function readForWorkflow(db: Queryable, appointmentId: string): Promise<AppointmentFacts | undefined> {
   const { rows } = await db.query(
-    `UPDATE appointments a
+    `WITH e AS (SELECT a.id, ${ERASED_SQL.replace(/appointments\./g, 'a.')} AS erased FROM appointments a WHERE a.id = $1)
+     UPDATE appointments a
         SET workflow_started_at = coalesce(a.workflow_started_at, now()),
-            workflow_finished_at = NULL, workflow_outcome = NULL,
+            workflow_finished_at = CASE WHEN e.erased THEN a.workflow_finished_at END,
+            workflow_outcome = CASE WHEN e.erased THEN a.workflow_outcome END,
             workflow_revision = GREATEST(coalesce(a.workflow_revision, 0), a.revision)
-      WHERE a.id = $1
-      RETURNING a.id, a.company_id, a.branch_id, a.staff_id, a.status, a.starts_at, a.ends_at, a.revision, a.source,
+       FROM e
+      WHERE a.id = e.id
+      RETURNING a.id, a.company_id, a.branch_id, a.staff_id, a.status, a.starts_at, a.ends_at, a.revision, a.source, e.erased,
                 (SELECT feedback_delay_minutes FROM appointment_settings s WHERE s.company_id = a.company_id) AS feedback_delay_minutes`,
     [appointmentId],
   );
@@ -89,6 +108,7 @@ export async function readForWorkflow(db: Queryable, appointmentId: string): Pro
     revision: r.revision,
     source: r.source,
     feedbackDelayMinutes: r.feedback_delay_minutes ?? DEFAULT_APPOINTMENT_SETTINGS.feedbackDelayMinutes,
+    ...(r.erased ? { customerErased: true } : {}),
   };
 }
 
@@ -104,6 +124,17 @@ export async function finishWorkflow(db: Queryable, appointmentId: string, revis
   return (rowCount ?? 0) > 0;
 }
 
+/**
+ * The workflow failed (a bug in its code): the row says so, `failed: <reason>`, and is finished, so
+ * neither the reconciler nor a reader takes the run for a live one. Listed by `failedWorkflows`.
+ */
+export async function recordWorkflowFailure(db: Queryable, appointmentId: string, reason: string): Promise<void> {
+  await db.query(`UPDATE appointments SET workflow_finished_at = now(), workflow_outcome = $2 WHERE id = $1`, [
+    appointmentId,
+    `failed: ${reason}`,
+  ]);
+}
+
 /** The reconciler: booked rows whose workflow has not run its first step after the grace period. */
 export async function unstartedRows(
   db: Queryable,
@@ -112,7 +143,7 @@ export async function unstartedRows(
   const { rows } = await db.query<WorkflowRow>(
     `SELECT ${WORKFLOW_COLUMNS} FROM appointments
       WHERE workflow_id IS NOT NULL AND workflow_started_at IS NULL AND workflow_finished_at IS NULL
-        AND created_at < now() - make_interval(secs => $1)
+        AND created_at < now() - make_interval(secs => $1) AND NOT ${ERASED_SQL}
         AND ($3::uuid[] IS NULL OR company_id = ANY($3::uuid[]))
       ORDER BY created_at LIMIT $2`,
     [options.graceSeconds, options.limit, options.companyIds ?? null],
@@ -200,7 +231,7 @@ export interface MessageRow {
   appointment_id: string;
   kind: MessageKind;
   message_key: string;
-  status: 'sent' | 'skipped';
+  status: 'sent' | 'skipped' | 'failed';
   reason: string | null;
   for_starts_at: Date;
   due_at: Date;
@@ -218,23 +249,41 @@ export async function findMessage(db: Queryable, appointmentId: string, key: str
 }
 
 /**
- * What a message step needs, with the appointment row locked (FOR SHARE: a cancellation or a move
- * committing at the same moment is either seen or waits for this step): its company, status,
- * start and the company's settings. Undefined when the row is gone.
+ * What a message step needs, with its rows locked FOR SHARE: first the customer's (an erasure locks
+ * it FOR UPDATE before it touches the appointments, so the two wait for each other in one order and
+ * the step sees the erasure either not begun or committed), then the appointment's (a cancellation
+ * or a move committing at the same moment is either seen or waits for this step): its company,
+ * status, times, whether the customer was erased, and the company's settings. Undefined when the
+ * row is gone.
  */
 export async function lockForMessage(
   db: Queryable,
   appointmentId: string,
-): Promise<{ companyId: string; status: AppointmentStatus; startsAt: Date; settings: AppointmentSettings } | undefined> {
+): Promise<
+  | { companyId: string; status: AppointmentStatus; startsAt: Date; endsAt: Date; customerErased: boolean; settings: AppointmentSettings }
+  | undefined
+> {
+  const customer = await db.query(
+    `SELECT c.erased_at IS NOT NULL AS erased FROM customers c
+      WHERE c.id = (SELECT a.customer_id FROM appointments a WHERE a.id = $1) FOR SHARE`,
+    [appointmentId],
+  );
   const { rows } = await db.query(
-    `SELECT a.company_id, a.status, a.starts_at, to_jsonb(s) AS settings
+    `SELECT a.company_id, a.status, a.starts_at, a.ends_at, to_jsonb(s) AS settings
        FROM appointments a LEFT JOIN appointment_settings s ON s.company_id = a.company_id
       WHERE a.id = $1 FOR SHARE OF a`,
     [appointmentId],
   );
   const r = rows[0];
   if (!r) return undefined;
-  return { companyId: r.company_id, status: r.status, startsAt: r.starts_at, settings: settingsOf(r.settings ?? undefined) };
+  return {
+    companyId: r.company_id,
+    status: r.status,
+    startsAt: r.starts_at,
+    endsAt: r.ends_at,
+    customerErased: customer.rows[0]?.erased === true,
+    settings: settingsOf(r.settings ?? undefined),
+  };
 }
 
 export async function insertMessage(
@@ -244,7 +293,7 @@ export async function insertMessage(
     appointmentId: string;
     kind: MessageKind;
     key: string;
-    status: 'sent' | 'skipped';
+    status: 'sent' | 'skipped' | 'failed';
     reason: string | null;
     forStartsAt: Date;
     dueAt: Date;
@@ -261,12 +310,81 @@ export async function insertMessage(
   return rows[0];
 }
 
-export async function messagesOf(db: Queryable, companyId: string, appointmentId: string): Promise<MessageRow[]> {
+/**
+ * A message step that gave up (its retry budget spent): recorded `failed` with the reason, unless
+ * the step had committed its decision after all (its answer was lost), which then stands. Returns
+ * the row as it is.
+ */
+export async function recordMessageFailure(
+  db: Queryable,
+  m: {
+    companyId: string;
+    appointmentId: string;
+    kind: MessageKind;
+    key: string;
+    reason: string;
+    forStartsAt: Date;
+    dueAt: Date;
+    decidedAt: Date;
+  },
+): Promise<MessageRow | undefined> {
   const { rows } = await db.query<MessageRow>(
-    `SELECT * FROM appointment_messages WHERE company_id = $1 AND appointment_id = $2 ORDER BY decided_at, message_key`,
+    `WITH ins AS (
+       INSERT INTO appointment_messages (company_id, appointment_id, kind, message_key, status, reason, for_starts_at, due_at, decided_at)
+       SELECT $1, $2, $3, $4, 'failed', $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM appointments WHERE id = $2)
+       ON CONFLICT (appointment_id, message_key) DO NOTHING
+       RETURNING *)
+     SELECT * FROM ins UNION ALL SELECT * FROM appointment_messages WHERE appointment_id = $2 AND message_key = $4`,
+    [m.companyId, m.appointmentId, m.kind, m.key, m.reason, m.forStartsAt, m.dueAt, m.decidedAt],
+  );
+  return rows[0];
+}
+
+/** The appointment's messages, each with what became of its notification (a late one is suppressed there, saying why). */
+export async function messagesOf(
+  db: Queryable,
+  companyId: string,
+  appointmentId: string,
+): Promise<Array<MessageRow & { notification_status: string | null; notification_reason: string | null }>> {
+  const { rows } = await db.query(
+    `SELECT m.*, n.status AS notification_status, n.status_reason AS notification_reason
+       FROM appointment_messages m LEFT JOIN notifications n ON n.company_id = m.company_id AND n.id = m.notification_id
+      WHERE m.company_id = $1 AND m.appointment_id = $2 ORDER BY m.decided_at, m.message_key`,
     [companyId, appointmentId],
   );
   return rows;
+}
+
+// ---- metrics (read at every scrape of the API's /metrics) ----
+
+/** How the appointment workflows that ended in the last 24 hours ended: `failed` (a bug), the erasure, the reconciler, or their outcome. */
+export async function recentEndings(db: Queryable): Promise<Array<{ ending: string; n: number }>> {
+  const { rows } = await db.query(
+    `SELECT CASE WHEN workflow_outcome LIKE 'failed:%' THEN 'failed'
+                 WHEN workflow_outcome LIKE '%(reconciled)' THEN 'reconciled'
+                 WHEN workflow_outcome = $1 THEN 'erased'
+                 WHEN workflow_outcome IN ('ended', 'cancelled', 'no_show') THEN workflow_outcome
+                 ELSE 'other' END AS ending,
+            count(*)::int AS n
+       FROM appointments WHERE workflow_finished_at > now() - interval '24 hours'
+      GROUP BY 1`,
+    [CUSTOMER_ERASED_REASON],
+  );
+  return rows;
+}
+
+/** Messages decided in the last 24 hours, by status (sent, skipped, failed). */
+export async function recentMessageDecisions(db: Queryable): Promise<Array<{ status: string; n: number }>> {
+  const { rows } = await db.query(
+    `SELECT status, count(*)::int AS n FROM appointment_messages WHERE decided_at > now() - interval '24 hours' GROUP BY 1`,
+  );
+  return rows;
+}
+
+/** Appointments whose workflow failed (a bug) and has not run again since: what an operator has to look at. */
+export async function failedWorkflowCount(db: Queryable): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*)::int AS n FROM appointments WHERE workflow_outcome LIKE 'failed:%'`);
+  return rows[0].n;
 }
 
 // ---- personal data (erasure, src/privacy/) ----

@@ -7,7 +7,7 @@ import type { PolicyCache } from '../policies/cache';
 import { createPolicyService } from '../policies/service';
 import type { FeatureSwitches } from '../companies/features';
 import type { Durability } from '../temporal/durability';
-import { createAppointmentService } from './service';
+import { createAppointmentService, registerAppointmentMetrics } from './service';
 
 export interface BookingServicesDeps {
   pool: Pool;
@@ -47,6 +47,7 @@ export function createBookingServices(deps: BookingServicesDeps) {
     startTimeoutMs,
     historyLimit: deps.historyLimit,
   });
+  if (deps.registry) registerAppointmentMetrics(deps.registry, pool);
   const policies = createPolicyService({
     pool,
     client,

@@ -34,6 +34,9 @@ export type NotificationEventType = (typeof NOTIFICATION_EVENT_TYPES)[number];
  */
 export const notificationWorkflowId = (notificationId: string) => `notification-${notificationId}`;
 
+/** Why nothing more is sent to or about a customer, wherever that is recorded (the erasure's own reason too). */
+export const CUSTOMER_ERASED = "the customer's personal data was erased";
+
 export interface NotificationWorkflowInput {
   notificationId: string;
   companyId: string;
@@ -238,6 +241,8 @@ export type PreparedNotification =
       primary?: RenderOutcome;
       /** A customer recipient's consent per channel for this message's kind (absent: a staff recipient, or an older activity). */
       consent?: ConsentPlan;
+      /** ISO instant from which the notification has lost its point (a reminder: the start); absent: none, or an older activity. */
+      deliverBefore?: string;
     };
 
 export interface RenderInput {
@@ -272,6 +277,8 @@ export interface AttemptInput {
   consent?: { customerId: string; kind: MessageKind };
   /** The row's status reason if this attempt delivers (e.g. the fallback used because the customer opted out of a channel). */
   deliveredReason?: string;
+  /** ISO instant from which the message has lost its point: the attempt compares it with its own clock and does not send at or after it. */
+  deliverBefore?: string;
 }
 
 export type AttemptOutcome =
@@ -285,7 +292,12 @@ export type AttemptOutcome =
     }
   | { status: 'rate_limited'; error: string }
   /** The customer opted out of this channel since the notification was prepared: no attempt was made. */
-  | { status: 'opted_out'; error: string };
+  | { status: 'opted_out'; error: string }
+  /**
+   * Not sent, and nothing will be: the notification's moment has passed (`suppressed`), or its
+   * customer's personal data was erased (`cancelled`). The notification ends so, with the reason.
+   */
+  | { status: 'withheld'; ending: 'suppressed' | 'cancelled'; reason: string };
 
 /** A rendered message, or the template error that makes the notification fail (never retried). */
 export type RenderOutcome = { kind: 'rendered'; message: RenderedMessage } | { kind: 'template_error'; error: string };

@@ -254,6 +254,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     input: SendNotificationInput,
     /** Makes a retried caller (an activity) find the notification it queued instead of queueing another. */
     idempotencyKey?: string,
+    /** deliverBefore: the instant from which the message has lost its point (it is never sent at or after it). */
+    options: { deliverBefore?: Date } = {},
   ): Promise<{ notificationId: string; start: WorkflowStart | null; created: boolean }> {
     const request = { ...input, data: input.data ?? {} };
     const scope = idempotencyKey === undefined ? undefined : { companyId, scope: ENQUEUE_SCOPE, key: idempotencyKey };
@@ -276,6 +278,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       ...request,
       workflowId: notificationWorkflowId(id),
       ...(suppressed ? { suppressedReason: FEATURE_DISABLED } : {}),
+      ...(options.deliverBefore ? { deliverBefore: options.deliverBefore } : {}),
     });
     if (scope) await recordIdempotentResponse(tx, scope, 201, { notificationId: id, ...(suppressed ? { suppressed: true } : {}) });
     return { notificationId: id, start: suppressed ? null : workflowOf({ id, companyId, eventType: request.eventType }), created: true };

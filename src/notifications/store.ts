@@ -187,6 +187,8 @@ export interface NotificationRow {
   created_at: Date;
   updated_at: Date;
   completed_at: Date | null;
+  /** Not sent at or after this instant (a reminder: its appointment's start); null: no such moment. */
+  deliver_before?: Date | null;
 }
 
 /** A new notification, pending its workflow; with `suppressedReason`, already final (`suppressed`): no workflow will run. */
@@ -200,14 +202,16 @@ export async function insertNotification(
     data: unknown;
     workflowId: string;
     suppressedReason?: string;
+    deliverBefore?: Date;
   },
 ): Promise<NotificationRow> {
   const { rows } = await db.query<NotificationRow>(
-    `INSERT INTO notifications (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id, status, status_reason, completed_at)
+    `INSERT INTO notifications
+       (id, company_id, event_type, notifiable_type, notifiable_id, data, workflow_id, status, status_reason, completed_at, deliver_before)
      VALUES ($1, $2, $3, $4, $5, $6, $7,
-             CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'suppressed' END, $8, CASE WHEN $8::text IS NULL THEN NULL ELSE now() END)
+             CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'suppressed' END, $8, CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, $9)
      RETURNING id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
-               workflow_id, created_at, updated_at, completed_at`,
+               workflow_id, created_at, updated_at, completed_at, deliver_before`,
     [
       row.id,
       row.companyId,
@@ -217,6 +221,7 @@ export async function insertNotification(
       JSON.stringify(row.data ?? {}),
       row.workflowId,
       row.suppressedReason ?? null,
+      row.deliverBefore ?? null,
     ],
   );
   return rows[0];
@@ -238,7 +243,7 @@ export async function pendingNotifications(
 export async function findNotification(db: Queryable, companyId: string, id: string): Promise<NotificationRow | undefined> {
   const { rows } = await db.query<NotificationRow>(
     `SELECT id, company_id, event_type, notifiable_type, notifiable_id, data, status, status_reason, resolved_config,
-            workflow_id, created_at, updated_at, completed_at
+            workflow_id, created_at, updated_at, completed_at, deliver_before
        FROM notifications WHERE company_id = $1 AND id = $2`,
     [companyId, id],
   );
@@ -387,6 +392,34 @@ export type Reservation =
  * two concurrent sends cannot both pass.
  */
 /** Whether an attempt row with this key exists (an attempt an earlier execution reserved). */
+/** The status of an attempt row (sending, sent, failed); undefined when no execution reserved it. */
+export async function attemptStatus(db: Queryable, key: string): Promise<string | undefined> {
+  const { rows } = await db.query(`SELECT status FROM notification_deliveries WHERE idempotency_key = $1`, [key]);
+  return rows[0]?.status;
+}
+
+/**
+ * Whether the customer a notification is to or about (a customer, or an appointment's customer)
+ * has had their personal data erased, with that customer's row locked FOR SHARE until the caller's
+ * transaction ends: an erasure (which locks it FOR UPDATE first) is then either committed and seen,
+ * or waits until the caller's writes are committed and erases them. False for staff notifications.
+ */
+export async function aboutErasedCustomer(tx: Queryable, notificationId: string): Promise<boolean> {
+  const { rows } = await tx.query(
+    `SELECT c.erased_at IS NOT NULL AS erased
+       FROM notifications n
+       JOIN customers c ON c.company_id = n.company_id
+        AND c.id = CASE n.notifiable_type
+                     WHEN 'customer' THEN n.notifiable_id
+                     WHEN 'appointment' THEN (SELECT a.customer_id FROM appointments a WHERE a.company_id = n.company_id AND a.id = n.notifiable_id)
+                   END
+      WHERE n.id = $1
+        FOR SHARE OF c`,
+    [notificationId],
+  );
+  return rows[0]?.erased === true;
+}
+
 export async function attemptExists(db: Queryable, key: string): Promise<boolean> {
   const { rowCount } = await db.query(`SELECT 1 FROM notification_deliveries WHERE idempotency_key = $1`, [key]);
   return (rowCount ?? 0) > 0;

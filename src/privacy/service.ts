@@ -11,6 +11,7 @@ import { withTransaction } from '../db/transaction';
 import * as directoryStore from '../directory/store';
 import { ConflictError, NotFoundError } from '../errors';
 import { dialable } from '../notifications/context';
+import { CUSTOMER_ERASED } from '../notifications/definitions';
 import type { NotificationService } from '../notifications/service';
 import * as notificationStore from '../notifications/store';
 import * as policyStore from '../policies/store';
@@ -33,7 +34,7 @@ export interface PrivacyActor {
   role: 'agent' | 'manager' | 'admin';
 }
 
-export const ERASED_REASON = "the customer's personal data was erased";
+export const ERASED_REASON = CUSTOMER_ERASED;
 
 /**
  * A customer's personal data: everything held about them as one document (GDPR access and
@@ -86,11 +87,33 @@ export function createPrivacyService(deps: PrivacyServiceDeps) {
   }
 
   /**
-   * Cancels the customer's open callbacks and notifications through their workflows (so each row
-   * ends `cancelled` with the reason, as any cancellation would) and waits, bounded, for those
-   * workflows to close. A callback or notification that ended meanwhile is skipped.
+   * Stops everything that could still send to or about the customer, in an order that leaves
+   * nothing behind: first the appointment workflows (no more reminders or feedback request), and
+   * waits, bounded, for them to close: a cancelled run waits for a message step already in flight,
+   * so the notification that step may have queued exists once the run is closed. Then the open
+   * callbacks and notifications, listed only now (that notification among them), are cancelled
+   * through their workflows (each row ends `cancelled` with the reason, as any cancellation would),
+   * and waited for. A workflow that ended meanwhile is skipped. What still runs after the waits
+   * (an attempt stuck in flight) meets the erasure in its own transaction: the message step and the
+   * send attempt lock the customer's row and send nothing once the erasure has committed.
    */
   async function cancelOpenWork(companyId: string, customerId: string, actor: PrivacyActor) {
+    // The appointment's workflow only sends its messages (the row stays as it is): cancelling it
+    // stops the reminders and the feedback request.
+    let cancelledAppointments = 0;
+    const appointmentRuns: string[] = [];
+    for (const a of await appointmentStore.openWorkflowsOfCustomer(pool, companyId, customerId)) {
+      if (!a.started) continue;
+      try {
+        await client.workflow.getHandle(a.workflowId).cancel();
+        cancelledAppointments += 1;
+        appointmentRuns.push(a.workflowId);
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    }
+    const appointmentsStillRunning = await waitForClose(appointmentRuns);
+
     const { callbacks, links } = await linksOf(companyId, customerId);
     const open = await notificationStore.openNotificationsOfCustomer(pool, companyId, links);
     const closing: string[] = [];
@@ -120,20 +143,7 @@ export function createPrivacyService(deps: PrivacyServiceDeps) {
         if (!(error instanceof ConflictError)) throw error;
       }
     }
-    // The appointment's workflow only sends its messages (the row stays as it is): cancelling it
-    // stops the reminders and the feedback request.
-    let cancelledAppointments = 0;
-    for (const a of await appointmentStore.openWorkflowsOfCustomer(pool, companyId, customerId)) {
-      if (!a.started) continue;
-      try {
-        await client.workflow.getHandle(a.workflowId).cancel();
-        cancelledAppointments += 1;
-        closing.push(a.workflowId);
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-      }
-    }
-    const stillRunning = await waitForClose(closing);
+    const stillRunning = appointmentsStillRunning + (await waitForClose(closing));
     return { callbacks: cancelledCallbacks, notifications: cancelledNotifications, appointments: cancelledAppointments, stillRunning };
   }
 

@@ -27,6 +27,12 @@ export const NotificationStatus = defineSearchAttributeKey('NotificationStatus',
 export const AppointmentStatus = defineSearchAttributeKey('AppointmentStatus', SearchAttributeType.KEYWORD);
 /** An appointment's start: `AppointmentStartsAt >= '…' AND AppointmentStartsAt < '…'` lists a day's appointments. */
 export const AppointmentStartsAt = defineSearchAttributeKey('AppointmentStartsAt', SearchAttributeType.DATETIME);
+/**
+ * A run an operator should look at, whatever its workflow type: a step that spent its retry budget
+ * (the database unreachable for hours) and is being retried, a message given up, a bug that ended
+ * the run. Its row, its live state or its failure says what. `NeedsAttention = true` lists them.
+ */
+export const NeedsAttention = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);
 
 export const ALL_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
   CompanyId,
@@ -41,6 +47,7 @@ export const ALL_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = 
   NotificationStatus,
   AppointmentStatus,
   AppointmentStartsAt,
+  NeedsAttention,
 ];
 
 /** Custom attribute slots per namespace and type on Temporal's PostgreSQL visibility (schema v12, server 1.32). */

@@ -25,6 +25,7 @@ describe('appointment workflow (time-skipping server)', () => {
   let w: TestWorker;
   let stack: ReturnType<typeof bookingStack>;
   const recorded: Array<{ id: string; label: string }> = [];
+  const recordedNotifications: Array<{ workflowId: string; label: string }> = [];
 
   beforeAll(async () => {
     [env, servers] = await Promise.all([timeSkippingTemporal(), startChannelServers()]);
@@ -37,6 +38,10 @@ describe('appointment workflow (time-skipping server)', () => {
       for (const r of recorded)
         histories.push({ label: r.label, history: await env.client.workflow.getHandle(`appointment-${r.id}`).fetchHistory() });
       saveHistories('appointment', histories);
+      const notifications = [];
+      for (const r of recordedNotifications)
+        notifications.push({ label: r.label, history: await env.client.workflow.getHandle(r.workflowId).fetchHistory() });
+      saveHistories('notification', notifications);
     }
     await stack?.policies.close();
     await w?.stop();
@@ -313,6 +318,43 @@ describe('appointment workflow (time-skipping server)', () => {
     await until('the confirmed email', async () => mailsTo(email).some((m) => /is confirmed/.test(m.subject ?? '')));
     await until('the workflow read the last change', async () => (await stateOf(a.id))?.facts?.revision === 4);
     expect(await kinds(a.id)).toEqual(['created:sent', 'confirmed:sent']);
+    await stack.directory.updateAppointment(org.companyId, a.id, { status: 'no_show' });
+  });
+
+  it('quiet hours ending after the start: the 2 h reminder is suppressed as too late at once, never sent after the start', async () => {
+    const phone = '+34600000077';
+    const org = await createOrganisation(pool, { customer: { timeZone: 'UTC', phone } });
+    // The company's 2 h reminders keep quiet from 05:00 to 09:00 (the customer's time, UTC).
+    await pool.query(
+      `INSERT INTO notification_configurations (company_id, configurable_type, configurable_id, event_type, quiet_hours_start, quiet_hours_end)
+       VALUES ($1, 'company', $1, 'appointment_reminder_2h', '05:00', '09:00')`,
+      [org.companyId],
+    );
+    const t0 = await now();
+    const start = Math.floor(t0 / (24 * H)) * 24 * H + 2 * 24 * H + 8 * H; // 08:00 UTC, two days on
+    const a = await booked(org, start);
+    // 06:00: the step decides in time and queues the reminder; quiet hours would hold it until 09:00.
+    await sleepUntil(start - 2 * H + MIN);
+    const r2 = await sent(a.id, 'reminder_2h');
+    expectAt(r2.decided_at, start - 2 * H);
+    // Past the end of quiet hours: the reminder's notification ended, and nothing was sent after the start, nor before it.
+    await sleepUntil(start + H + MIN);
+    const notification = await until('the reminder notification final', async () => {
+      const { rows } = await pool.query(`SELECT status, status_reason, workflow_id FROM notifications WHERE id = $1`, [r2.notification_id]);
+      return ['suppressed', 'delivered', 'failed', 'cancelled'].includes(rows[0].status) ? rows[0] : null;
+    });
+    recordedNotifications.push({ workflowId: notification.workflow_id, label: 'late-quiet-hours-end-after-its-moment' });
+    expect(notification.status).toBe('suppressed');
+    expect(notification.status_reason).toBe(
+      `too late: its moment passed at ${new Date(start).toISOString()} (quiet hours end at ${new Date(start + H).toISOString()})`,
+    );
+    expect(smsTo(phone)).toEqual([]);
+    const schedule = await stack.appointments.getSchedule(org.companyId, a.id);
+    expect(schedule.messages.find((m) => m.kind === 'reminder_2h')).toMatchObject({
+      status: 'sent',
+      notificationStatus: 'suppressed',
+      notificationReason: notification.status_reason,
+    });
     await stack.directory.updateAppointment(org.companyId, a.id, { status: 'no_show' });
   });
 

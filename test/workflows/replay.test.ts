@@ -5,7 +5,7 @@ import { loadHistories } from './recorded-histories';
 
 /**
  * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow`) must replay with the current
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow test/faults/appointment-outages test/privacy/erasure-races`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -42,8 +42,18 @@ describe('recorded workflow histories replay with the current code', () => {
       'cancellation-ends',
       'inside-the-reminder-window',
       'long-life',
+      // issue 15: a step that gave up recorded, a stalled read, a bug that ends the run, a cancel
+      // (erasure) while a step is in flight, an erased customer's appointment changed again
+      'outlasts-its-retry-budget-is-recorded',
+      'reading-the-row-outlasts',
+      'a-bug-in-the-workflow-code',
+      'erased-while-a-reminder-step',
+      'erased-then-rescheduled',
+      'quiet-hours-ending-after-the-start',
     ])
       expect(names).toMatch(new RegExp(`^appointment-.*${shape}`, 'm'));
+    // ... and a notification suppressed because quiet hours would end after its moment.
+    expect(names).toMatch(/^notification-late-quiet-hours/m);
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(
       { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
