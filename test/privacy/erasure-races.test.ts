@@ -190,7 +190,7 @@ describe('erasure against running appointment workflows', () => {
         },
       });
       const signature = createHmac('sha256', integration.secret).update(raw).digest('hex');
-      return api.request('POST', '/webhooks/calcom', { raw, headers: { 'x-cal-signature-256': signature } });
+      return api.request('POST', integration.webhookPath, { raw, headers: { 'x-cal-signature-256': signature } });
     };
     const uid = `bk_${randomUUID()}`;
     const first = Math.ceil((Date.now() + 3 * 24 * H) / 60_000) * 60_000;
