@@ -128,8 +128,11 @@ describe('the temporal CLI through the codec server', () => {
     const completeInput = signals[1].workflowExecutionSignaledEventAttributes!.input!.payloads![0];
     expect(Buffer.from(completeInput.metadata!.encoding!).toString()).toBe('binary/encrypted');
     await until('the row completed with the note', async () => {
-      const { rows } = await api.pool.query(`SELECT status, notes FROM callback_requests WHERE id = $1`, [created.body.callback.id]);
-      return rows[0]?.status === 'completed' && String(rows[0].notes).includes(note);
+      // The outcome's notes, kept beside the request's own.
+      const { rows } = await api.pool.query(`SELECT status, outcome_notes FROM callback_requests WHERE id = $1`, [
+        created.body.callback.id,
+      ]);
+      return rows[0]?.status === 'completed' && String(rows[0].outcome_notes).includes(note);
     });
   });
 });

@@ -317,9 +317,18 @@ describe('payload encryption end to end', () => {
     try {
       // The old worker's last poll may have been handed a task as it stopped: that task times out
       // (10 s) before the new worker gets the workflow, so the first update can miss its 5 s deadline.
+      // The retries carry one Idempotency-Key, as a client's would: the update admitted by the first is not sent twice.
+      const idempotencyKey = `complete-${callback.id}`;
       for (let attempt = 1; ; attempt++) {
         try {
-          await after.callbacks.message(org.companyId, callback.id, 'complete', { notes: 'called back after the upgrade' }, manager);
+          await after.callbacks.message(
+            org.companyId,
+            callback.id,
+            'complete',
+            { notes: 'called back after the upgrade' },
+            manager,
+            idempotencyKey,
+          );
           break;
         } catch (error) {
           if (!(error instanceof UnavailableError) || attempt === 6) throw error;
