@@ -2,7 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { testClient } from '../support/encryption';
 import { NativeConnection } from '@temporalio/worker';
 import type { CreateCallback } from '../../src/callbacks/schemas';
-import { testPool } from '../support/database';
+import { createPool } from '../../src/db/pool';
+import { testDatabaseUrl } from '../support/database';
 import { createOrganisation, type Organisation } from '../support/fixtures';
 import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 
@@ -12,7 +13,9 @@ import { startChannelServers, startTestWorker, testChannels, type ChannelServers
  * evenly over the available agents.
  */
 describe('callback assignment', () => {
-  const pool = testPool();
+  // 200 creates at once share this pool with the worker's assignment steps, which queue on the branch's lock while holding
+  // a connection: the burst waits its turn (the production worker has a pool of its own, one connection per activity slot).
+  const pool = createPool(testDatabaseUrl(), { max: 20, connectionTimeoutMillis: 60_000 });
   let servers: ChannelServers;
   let connection: Connection;
   let client: Client;
