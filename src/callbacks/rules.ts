@@ -16,7 +16,7 @@ import {
  * next escalation is allowed.
  */
 
-/** System defaults (SPEC 4): SLA urgent 2 h, high 4 h, normal 24 h; cooldown 4 h; 3 failed attempts; warning at 75 %; open 7 days. */
+/** System defaults (docs/design.md, Callbacks): SLA urgent 2 h, high 4 h, normal 24 h; cooldown 4 h; 3 failed attempts; warning at 75 %; open 7 days. */
 export const DEFAULT_CALLBACK_SETTINGS: CallbackSettings = {
   sla: { urgent: 2 * 3600, high: 4 * 3600, normal: 24 * 3600 },
   cooldownSeconds: 4 * 3600,
@@ -116,7 +116,7 @@ function mustBeManager(actor: Actor | undefined, what: string): void {
   if (!isManager(actor)) throw new Refusal(FORBIDDEN, `only a manager may ${what}`);
 }
 
-/** Who may do what to a callback in which state (SPEC 4: pending > assigned > contacted > completed; cancel from any open state). */
+/** Who may do what to a callback in which state (docs/design.md, Callbacks: pending > assigned > contacted > completed; cancel from any open state). */
 export const transitions = {
   recordAttempt(state: CallbackState, actor: Actor | undefined): void {
     mustBeOpen(state, 'record an attempt on');

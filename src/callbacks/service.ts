@@ -47,7 +47,7 @@ import type { CallbackDetail, CallbackQuery, CallbackSettingsInput, CallbackView
 import * as store from './store';
 
 /**
- * The callback use cases behind the HTTP routes (SPEC 4 and 8). Routes parse and authorise; this
+ * The callback use cases behind the HTTP routes (docs/design.md, Callbacks and API contract). Routes parse and authorise; this
  * owns the transactions and the Temporal calls. Every query is scoped by the caller's company:
  * another company's ids are "not found".
  */

@@ -396,7 +396,7 @@ export type AssignmentDecision = AssignmentResult & {
 };
 
 /**
- * Assigns the callback inside the caller's transaction (SPEC 4): the explicit staff member; else
+ * Assigns the callback inside the caller's transaction (docs/design.md, Callbacks): the explicit staff member; else
  * the preferred one (named in the request, else the customer's own preferred staff member) if
  * available, of the branch and qualified for the service; else an available agent of the branch
  * qualified for the service; else the least loaded available agent of the branch (fewest open

@@ -1,5 +1,5 @@
 /**
- * The organisation hierarchy through which settings are inherited (SPEC 1): staff > service >
+ * The organisation hierarchy through which settings are inherited (docs/design.md, Organisation hierarchy): staff > service >
  * branch > company > system defaults. A staff member's parent is their branch unless the question
  * is about a specific service. Pure: importable by workflows.
  */

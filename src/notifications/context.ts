@@ -66,7 +66,7 @@ const contact = (kind: 'customer' | 'staff', r: Record<string, unknown>, prefix:
 });
 
 /**
- * The context of a notifiable (SPEC 5): a staff member -> staff, their branch, company; a customer
+ * The context of a notifiable (docs/design.md, Notifications): a staff member -> staff, their branch, company; a customer
  * -> their home branch (if any), company; an appointment -> its staff, service, branch, company.
  * Null when it does not exist in the company.
  */

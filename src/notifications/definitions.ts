@@ -6,7 +6,7 @@ import type { Durability } from '../temporal/durability';
 
 export { CHANNELS, type Channel } from '../channels/types';
 
-/** The notification event types seeded by the migrations (the 13 of SPEC section 5, and two of the callbacks). Pure: importable by workflows. */
+/** The notification event types seeded by the migrations (the 13 of docs/design.md, Notifications, and two of the callbacks). Pure: importable by workflows. */
 export const NOTIFICATION_EVENT_TYPES = [
   'appointment_created',
   'appointment_confirmed',

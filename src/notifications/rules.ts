@@ -36,7 +36,7 @@ export {
 } from './definitions';
 
 /**
- * Resolution of a notification's settings through the hierarchy (SPEC 1 and 5):
+ * Resolution of a notification's settings through the hierarchy (docs/design.md, Organisation hierarchy and Notifications):
  * staff > service > branch > company > system defaults. Pure: the activity loads the rows, this
  * decides. In a configuration row NULL means "inherit", so every setting is resolved on its own and
  * records the level (and row) it came from: the provenance stored on the notification.
@@ -131,7 +131,7 @@ export function recipientKind(eventType: NotificationEventType, notifiable: Noti
 // ---- retry delays ----
 
 /**
- * Delays between notification attempts (SPEC 5). Pure and deterministic: the notification
+ * Delays between notification attempts (docs/design.md, Notifications). Pure and deterministic: the notification
  * workflow calls these to size its durable timers.
  *
  * For a base delay d and retry number n (1-based: the wait before the n-th retry):
@@ -183,7 +183,7 @@ export const retryDelayMs = (strategy: RetryStrategy, baseMinutes: number, n: nu
 // ---- quiet hours ----
 
 /**
- * Quiet hours in the recipient's time zone (SPEC 5 rate and send window). Pure: the notification
+ * Quiet hours in the recipient's time zone (docs/notifications.md, The workflow). Pure: the notification
  * workflow passes its own deterministic Date.now(), so the wait it computes replays identically.
  *
  * `start`..`end` is the quiet period (no sending), local wall-clock time "HH:MM" or "HH:MM:SS";

@@ -57,7 +57,7 @@ import {
 import { assertTemplateSyntax, TemplateError } from './templates/render';
 
 /**
- * The notification use cases behind the HTTP routes (SPEC 5 and 8). Routes stay thin: they parse,
+ * The notification use cases behind the HTTP routes (docs/design.md, Notifications and API contract). Routes stay thin: they parse,
  * authorise and call these. Every query is scoped by company_id: another company's ids are
  * "not found". Errors are the shared domain errors of src/errors.ts.
  */

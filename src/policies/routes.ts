@@ -32,7 +32,7 @@ const DENIED = {
   schema: ErrorResponse,
 };
 
-/** The policy configuration service and the cancellation/reschedule engine (SPEC 3 and 8). */
+/** The policy configuration service and the cancellation/reschedule engine (docs/design.md, Policies and API contract). */
 export function policyRoutes(routes: ApiRoutes, service: PolicyService): void {
   routes
     .add({

@@ -1,5 +1,5 @@
 /**
- * The policy engine's pure rules (SPEC 3): may this appointment be cancelled or rescheduled now,
+ * The policy engine's pure rules (docs/design.md, Policies): may this appointment be cancelled or rescheduled now,
  * at what fee, under which policy, with how many modifications left. No I/O and no clock but the
  * one passed in: the service loads the appointment, its terms and one counter row, this decides.
  * Money is integer cents; time is compared in whole milliseconds.

@@ -62,7 +62,7 @@ import {
 } from './store';
 
 /**
- * The policy use cases behind the HTTP routes (SPEC 3 and 8): the configuration service (set,
+ * The policy use cases behind the HTTP routes (docs/design.md, Policies and API contract): the configuration service (set,
  * resolve through the hierarchy with the cache, list an entity's own, delete), and the engine's
  * quote, cancel and reschedule. Inputs are validated by the route schemas; every query is scoped
  * by the caller's company and another company's ids are "not found".

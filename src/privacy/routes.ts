@@ -20,7 +20,7 @@ export function privacyRoutes(routes: ApiRoutes, privacy: PrivacyService): void 
       method: 'post',
       path: '/v1/customers/:id/erase',
       // Idempotent. Ids, states, times and amounts stay, so analytics, quotas and fees stay correct. Temporal keeps the
-      // histories of the customer's workflows until the namespace's retention period ends (README, Privacy).
+      // histories of the customer's workflows until the namespace's retention period ends (docs/privacy.md, Export and erasure).
       summary: "Erase a customer's personal data: cancel their open workflows, then anonymise every table in one transaction (idempotent)",
       tags: ['privacy'],
       access: 'admin',

@@ -1,7 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { startTestApi, type TestApi } from '../support/api';
 
-/** The published OpenAPI document is a valid OpenAPI 3.1 document and covers every route of SPEC 8 we serve. */
+/** The published OpenAPI document is a valid OpenAPI 3.1 document and covers every route of the API contract (docs/design.md) we serve. */
 describe('GET /openapi.json', () => {
   let api: TestApi;
   beforeAll(async () => {

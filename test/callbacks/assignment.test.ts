@@ -8,7 +8,7 @@ import { createOrganisation, type Organisation } from '../support/fixtures';
 import { startChannelServers, startTestWorker, testChannels, type ChannelServers, type TestWorker } from '../support/workers';
 
 /**
- * Assignment (SPEC 4) through the real workflow and activity, on the shared dev server: each rule
+ * Assignment (docs/design.md, Callbacks) through the real workflow and activity, on the shared dev server: each rule
  * and the reason it stores, and 200 callbacks created at once: 200 rows, 200 workflows, spread
  * evenly over the available agents.
  */

@@ -113,7 +113,7 @@ describe('schema migrations (real PostgreSQL)', () => {
     }
   });
 
-  it('seeds the notification event types (the 13 of the SPEC and two of the callbacks)', async () => {
+  it('seeds the notification event types (the 13 of docs/design.md and two of the callbacks)', async () => {
     const { rows } = await pool.query(`SELECT event_type FROM notification_event_mappings ORDER BY event_type`);
     expect(rows.map((r) => r.event_type)).toEqual([...NOTIFICATION_EVENT_TYPES].sort());
   });

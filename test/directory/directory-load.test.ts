@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestApi, type TestApi } from '../support/api';
 import { snapshot, type TestCompany, seedTwoCompanies, type Directory } from '../support/directory';
 
-/** SPEC 7, "constraint violations under load": parallel writes either commit whole or leave nothing. */
+/** docs/design.md, Cases each covered by a test: "constraint violations under load": parallel writes either commit whole or leave nothing. */
 describe('directory API under concurrent writes (real Postgres)', () => {
   let api: TestApi;
   let a: TestCompany;

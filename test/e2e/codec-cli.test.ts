@@ -16,7 +16,7 @@ const TOKEN = 'cli-codec-token-0123456789abcdef';
 const { History: HistoryMessage } = temporal.api.history.v1;
 
 /**
- * The README's operator commands, run with the real `temporal` CLI against the dev server and the
+ * The operator commands of docs/callbacks.md and docs/privacy.md, run with the real `temporal` CLI against the dev server and the
  * API's codec server: a query (the CLI encodes its empty argument list as `{}`), a signal without
  * arguments, and a signal whose input must land in the history encrypted, not in clear.
  */
@@ -53,7 +53,7 @@ describe('the temporal CLI through the codec server', () => {
     fs.rmSync(home, { recursive: true, force: true });
   });
 
-  /** `temporal workflow <args>` with the codec flags the README gives, and nothing from this machine's CLI config. */
+  /** `temporal workflow <args>` with the codec flags the documents give, and nothing from this machine's CLI config. */
   const cli = (args: string[]) => {
     const executable = devServerExecutable();
     if (executable.type !== 'existing-path') throw new Error('the temporal CLI is not installed (npm run temporal:install)');
@@ -106,7 +106,7 @@ describe('the temporal CLI through the codec server', () => {
     const nudge = await cli(['signal', '--workflow-id', workflowId, '--name', 'staffAvailable']);
     expect({ code: nudge.code, stderr: nudge.stderr }).toEqual({ code: 0, stderr: '' });
 
-    // The README's completion by signal: the note is encrypted by the codec before it reaches Temporal.
+    // docs/callbacks.md's completion by signal: the note is encrypted by the codec before it reaches Temporal.
     const note = 'closed from the CLI by Oskar';
     const complete = await cli([
       'signal',

@@ -19,7 +19,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /**
  * The production worker process (`src/main.ts worker`) is SIGKILLed at the risky moments of a send,
- * and a second process takes over (real time, the shared dev server). What the README promises:
+ * and a second process takes over (real time, the shared dev server). What docs/durability.md promises:
  * - killed before the provider took the message: delivered exactly once;
  * - killed after the provider accepted it (SMTP DATA answered 250, HTTP 201) and before the attempt
  *   row was updated: neither SMTP nor Twilio's Messages API documents an idempotency key, so the

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestApi, type TestApi } from '../support/api';
 import { fieldsOf, seedTwoCompanies, type Directory, type TestCompany } from '../support/directory';
 
-/** The policy configuration service through the HTTP API, on the suite's PostgreSQL (SPEC 3 and 8). */
+/** The policy configuration service through the HTTP API, on the suite's PostgreSQL (docs/design.md, Policies and API contract). */
 describe('policy configuration (API)', () => {
   let api: TestApi;
   let a: TestCompany;

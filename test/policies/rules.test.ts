@@ -12,7 +12,7 @@ import {
   tierFeeCents,
 } from '../../src/policies/rules';
 
-/** The engine's pure rules: every case of SPEC 3 at and around its boundaries, no servers. */
+/** The engine's pure rules: every case of docs/design.md, Policies, at and around its boundaries, no servers. */
 const NOW = new Date('2026-03-10T12:00:00Z');
 const startIn = (ms: number) => ({ startsAt: new Date(NOW.getTime() + ms) });
 const policy = (config: Record<string, unknown>, level: TermsPolicy['level'] = 'branch'): TermsPolicy => ({
