@@ -16,6 +16,7 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { docsContentSecurityPolicy, securityHeaders } from './security-headers';
 import { appointmentRoutes } from '../appointments/routes';
 import { createBookingServices } from '../appointments/wiring';
 import { callbackRoutes } from '../callbacks/routes';
@@ -78,6 +79,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  // Security headers and the API's content security policy on every answer (/docs sets its own).
+  app.use(securityHeaders());
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -148,7 +151,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(routes.router);
   const document = openApiDocument(registry);
   app.get('/openapi.json', (_req, res) => res.json(document));
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }));
+  app.use(
+    '/docs',
+    docsContentSecurityPolicy(),
+    swaggerUi.serve,
+    swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -1,0 +1,46 @@
+import type { RequestHandler } from 'express';
+import helmet from 'helmet';
+
+/**
+ * Security headers on every response (helmet: nosniff, frame and referrer policies, HSTS,
+ * cross-origin isolation headers) and the API's content security policy: a JSON API loads nothing,
+ * so every fetch directive is 'none'. The only pages it serves besides the console and /docs are
+ * the unsubscribe pages: plain HTML whose form posts to the same address (`form-action 'self'`).
+ * No `upgrade-insecure-requests`: the API runs on plain http on a laptop (127.0.0.1).
+ */
+export function securityHeaders(): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+  });
+}
+
+/**
+ * The policy of the OpenAPI browser at /docs (swagger-ui-express): its scripts are files served
+ * beside the page (no inline script), it calls the API on the same origin ("Try it out"), and its
+ * page carries two inline <style> blocks and SVG icons as data: URLs, so styles may be inline
+ * (scripts may not).
+ */
+export function docsContentSecurityPolicy(): RequestHandler {
+  return helmet.contentSecurityPolicy({
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+  });
+}
