@@ -17,6 +17,7 @@ import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
 import { docsContentSecurityPolicy, securityHeaders } from './security-headers';
+import { consoleRouter, type ConsoleOptions } from '../console/router';
 import { appointmentRoutes } from '../appointments/routes';
 import { createBookingServices } from '../appointments/wiring';
 import { callbackRoutes } from '../callbacks/routes';
@@ -72,6 +73,8 @@ export interface AppDeps {
   features?: FeatureSwitches;
   /** Serve Temporal's remote codec protocol at /codec (src/api/codec-server.ts); absent: no codec server. */
   codecServer?: CodecServerOptions;
+  /** The managers' console at /console (src/console); default: the build in dist/console. */
+  console?: ConsoleOptions;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -79,7 +82,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  // Security headers and the API's content security policy on every answer (/docs sets its own).
+  // Security headers and the API's content security policy on every answer (/docs and /console set their own policy).
   app.use(securityHeaders());
   app.use(
     pinoHttp({
@@ -157,6 +160,8 @@ export function createApp(deps: AppDeps): Express {
     swaggerUi.serve,
     swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }),
   );
+
+  app.use('/console', consoleRouter(deps.console));
 
   app.use(notFoundHandler);
   app.use(errorHandler);
