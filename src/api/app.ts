@@ -16,7 +16,7 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
-import { docsContentSecurityPolicy, securityHeaders } from './security-headers';
+import { docsContentSecurityPolicy, securityHeaders, serializeResponse } from './security-headers';
 import { consoleRouter, type ConsoleOptions } from '../console/router';
 import { appointmentRoutes } from '../appointments/routes';
 import { createBookingServices } from '../appointments/wiring';
@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps): Express {
       logger: deps.logger,
       autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
       // Tokens in URLs (unsubscribe, codec, webhook ids, query parameters) and credential headers: never logged.
-      serializers: { req: serializeRequest },
+      serializers: { req: serializeRequest, res: serializeResponse },
     }),
   );
   app.use(deps.metrics.middleware);

@@ -44,3 +44,25 @@ export function docsContentSecurityPolicy(): RequestHandler {
     },
   });
 }
+
+/** The headers securityHeaders() and the pages' policies set: the same on every answer. */
+const SECURITY_HEADERS = new Set([
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+]);
+
+/** The request log's view of an answer (pino-http's serialised response) without the fixed security headers, which would add ~700 bytes to every line. */
+export function serializeResponse(res: { statusCode?: number; headers?: Record<string, unknown> }): Record<string, unknown> {
+  const headers = Object.fromEntries(Object.entries(res.headers ?? {}).filter(([name]) => !SECURITY_HEADERS.has(name.toLowerCase())));
+  return { statusCode: res.statusCode, headers };
+}

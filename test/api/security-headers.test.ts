@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { signUnsubscribeToken } from '../../src/consent/tokens';
+import { createLogger } from '../../src/logger';
 import { startTestApi, TEST_UNSUBSCRIBE_SECRET, type TestApi } from '../support/api';
 import { launchBrowser, type TestBrowser } from '../support/browser';
 import { testPayloadCodec } from '../support/encryption';
@@ -20,12 +22,20 @@ describe('security headers with the API’s other pages and callers', () => {
   /** A page on another origin, standing in for the Temporal Web UI that calls the codec server. */
   let webUi: Server;
   let webUiOrigin: string;
+  const logs: string[] = [];
 
   beforeAll(async () => {
     webUi = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Web UI</title>'));
     await new Promise<void>((resolve) => webUi.listen(0, '127.0.0.1', resolve));
     webUiOrigin = `http://127.0.0.1:${(webUi.address() as AddressInfo).port}`;
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logs.push(String(chunk));
+        done();
+      },
+    });
     api = await startTestApi({
+      logger: createLogger('info', sink),
       codecServer: { codec: testPayloadCodec(), token: TOKEN, namespace: NAMESPACE, allowedOrigins: [webUiOrigin] },
     });
     browser = await launchBrowser();
@@ -47,6 +57,11 @@ describe('security headers with the API’s other pages and callers', () => {
       expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
       expect(res.headers.get('x-powered-by')).toBeNull();
     }
+    // The request log keeps each answer's own headers, not the fixed security ones.
+    const line = JSON.parse(logs.find((l) => l.includes('"url":"/openapi.json"'))!);
+    expect(line.res).toMatchObject({ statusCode: 200, headers: { 'content-type': expect.stringMatching(/application\/json/) } });
+    expect(Object.keys(line.res.headers)).not.toContain('content-security-policy');
+    expect(logs.join('')).not.toContain('frame-ancestors');
   });
 
   it('/docs renders every operation under its own policy, and its page may call the API', async () => {
