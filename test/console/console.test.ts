@@ -303,6 +303,19 @@ describe('the console in a browser', () => {
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toMatch(/^Not found/);
     expect(await page.content()).not.toContain('Secret Sam');
+    const otherCustomer = (
+      await api.request('POST', '/v1/customers', { key: other.admin, body: { name: 'Secret Sue', email: 'sue@example.test' } })
+    ).body;
+    const notification = await api.request('POST', '/v1/notifications', {
+      key: other.agent,
+      body: { eventType: 'payment_received', notifiable: { type: 'customer', id: otherCustomer.id }, data: {} },
+    });
+    expect(notification.status).toBe(202);
+    await page.goto(`${api.url}/console/notifications/${notification.body.notification.id}`);
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toMatch(/^Not found/);
+    expect(await page.content()).not.toContain('sue@example.test');
+    expect(await page.getByTestId('attempts').count()).toBe(0);
   });
 
   it('shows tomorrow’s appointments with their reminder schedule, escalations waiting, and deliveries as a chart with a notification’s attempts', async () => {
