@@ -6,7 +6,9 @@
  *   shared search attribute keys, the organisation hierarchy, channel names); those pure modules
  *   import nothing with I/O either;
  * - src/ never reaches into workflows/ or activities/ except the process wiring in src/runtime/;
- * - routes parse and authorise: they never hold a transaction or a feature's SQL.
+ * - routes parse and authorise: they never hold a transaction or a feature's SQL;
+ * - the console's browser code (src/console/web/) imports no server code, and no server code
+ *   imports it: the two meet only over HTTP.
  *
  * @type {import('dependency-cruiser').IConfiguration}
  */
@@ -73,6 +75,20 @@ module.exports = {
       from: { path: '^src/[^/]+/routes\\.ts$' },
       to: { path: ['^src/db/transaction\\.ts$', '^src/[^/]+/store\\.ts$', '^node_modules/pg/'], dependencyTypesNot: ['type-only'] },
     },
+    {
+      name: 'console-web-imports-no-server-code',
+      severity: 'error',
+      comment: 'The console runs in the browser and talks to the API over HTTP: it imports npm packages and its own files only.',
+      from: { path: '^src/console/web/' },
+      to: { path: '^(src|workflows|activities)/', pathNot: '^src/console/web/' },
+    },
+    {
+      name: 'server-code-does-not-import-the-console-web',
+      severity: 'error',
+      comment: 'The API serves the built console (dist/console) as files; it never imports its source.',
+      from: { path: '^(src|workflows|activities)/', pathNot: '^src/console/web/' },
+      to: { path: '^src/console/web/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
@@ -81,6 +97,6 @@ module.exports = {
     tsConfig: { fileName: 'tsconfig.json' },
     includeOnly: ['^src/', '^workflows/', '^activities/', '^node_modules/'],
     exclude: { path: ['\\.d\\.ts$'] },
-    enhancedResolveOptions: { extensions: ['.ts', '.js', '.json'] },
+    enhancedResolveOptions: { extensions: ['.ts', '.tsx', '.js', '.mjs', '.json'] },
   },
 };

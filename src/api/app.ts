@@ -16,6 +16,8 @@ import { createOpenApiRegistry, openApiDocument } from './openapi';
 import { apiKeyRateLimit } from './rate-limit';
 import { ApiRoutes } from './route';
 import { healthRoutes, type ReadinessCheck } from './health';
+import { docsContentSecurityPolicy, securityHeaders, serializeResponse } from './security-headers';
+import { consoleRouter, type ConsoleOptions } from '../console/router';
 import { appointmentRoutes } from '../appointments/routes';
 import { createBookingServices } from '../appointments/wiring';
 import { callbackRoutes } from '../callbacks/routes';
@@ -71,6 +73,8 @@ export interface AppDeps {
   features?: FeatureSwitches;
   /** Serve Temporal's remote codec protocol at /codec (src/api/codec-server.ts); absent: no codec server. */
   codecServer?: CodecServerOptions;
+  /** The managers' console at /console (src/console); default: the build in dist/console. */
+  console?: ConsoleOptions;
 }
 
 /** The HTTP API: thin routes over services; one error shape; OpenAPI from the validating schemas. */
@@ -78,12 +82,14 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  // Security headers and the API's content security policy on every answer (/docs and /console set their own policy).
+  app.use(securityHeaders());
   app.use(
     pinoHttp({
       logger: deps.logger,
       autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
       // Tokens in URLs (unsubscribe, codec, webhook ids, query parameters) and credential headers: never logged.
-      serializers: { req: serializeRequest },
+      serializers: { req: serializeRequest, res: serializeResponse },
     }),
   );
   app.use(deps.metrics.middleware);
@@ -149,7 +155,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(routes.router);
   const document = openApiDocument(registry);
   app.get('/openapi.json', (_req, res) => res.json(document));
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }));
+  app.use(
+    '/docs',
+    docsContentSecurityPolicy(),
+    swaggerUi.serve,
+    swaggerUi.setup(document, { customSiteTitle: 'Appointment orchestration API' }),
+  );
+
+  app.use('/console', consoleRouter(deps.console));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

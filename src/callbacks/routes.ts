@@ -17,6 +17,7 @@ import {
   CreateCallback,
   CreatedCallback,
   EscalateBody,
+  OpenEscalationList,
   OverdueList,
   ReassignBody,
   RecordAttemptBody,
@@ -88,6 +89,16 @@ export function callbackRoutes(routes: ApiRoutes, callbacks: CallbackService): v
       params: IdParams,
       responses: { 200: { description: 'Open callbacks', schema: OverdueList } },
       handler: async ({ auth, params }) => ({ status: 200, body: await callbacks.overdue(auth.companyId, params.id) }),
+    })
+    .add({
+      method: 'get',
+      path: '/v1/branches/:id/callbacks/escalations',
+      summary: 'The escalations of a branch waiting for a manager (unresolved, on open callbacks), oldest first, each with its callback',
+      tags: ['callbacks'],
+      access: 'agent',
+      params: IdParams,
+      responses: { 200: { description: 'Open escalations', schema: OpenEscalationList } },
+      handler: async ({ auth, params }) => ({ status: 200, body: await callbacks.openEscalations(auth.companyId, params.id) }),
     })
     .add({
       method: 'get',

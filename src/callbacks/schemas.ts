@@ -197,6 +197,25 @@ export const OverdueList = z.object({
   items: z.array(CallbackView.extend({ overdueHours: z.number().openapi({ description: '0 when not overdue' }) })),
 });
 
+export const OpenEscalationList = z
+  .object({
+    items: z.array(
+      z.object({
+        escalation: z.object({
+          id: Uuid,
+          reason: z.enum(ESCALATION_REASONS),
+          escalatedFrom: Uuid.nullable(),
+          escalatedTo: Uuid.nullable().openapi({ description: 'The manager it was escalated to (null: none was available)' }),
+          escalatedAt: Iso,
+          notes: z.string().nullable(),
+          notificationId: Uuid.nullable().openapi({ description: 'The callback_escalated notification' }),
+        }),
+        callback: CallbackView,
+      }),
+    ),
+  })
+  .openapi('OpenEscalations');
+
 export const AnalyticsQuery = z
   .object({
     from: DateTimeWithOffset.transform((v) => new Date(v)).optional(),

@@ -373,6 +373,26 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     return { items: rows.map((r) => ({ ...toView(r), overdueHours: r.overdue_hours })) };
   }
 
+  /** A branch's escalations waiting for a manager (its open callbacks' unresolved escalations), oldest first. */
+  async function openEscalations(companyId: string, branchId: string) {
+    if (!(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
+    const rows = await store.openEscalationsOfBranch(pool, companyId, branchId);
+    return {
+      items: rows.map(({ escalation: e, callback }) => ({
+        escalation: {
+          id: e.id,
+          reason: e.reason,
+          escalatedFrom: e.escalated_from,
+          escalatedTo: e.escalated_to,
+          escalatedAt: e.escalated_at.toISOString(),
+          notes: e.notes,
+          notificationId: e.notification_id,
+        },
+        callback: toView(callback),
+      })),
+    };
+  }
+
   async function analytics(companyId: string, q: { from?: Date; to?: Date }) {
     const to = q.to ?? new Date();
     const from = q.from ?? new Date(to.getTime() - 30 * 86_400_000);
@@ -629,6 +649,7 @@ export function createCallbackService(deps: CallbackServiceDeps) {
     getCallback,
     listCallbacks,
     overdue,
+    openEscalations,
     analytics,
     message,
     getSettings,

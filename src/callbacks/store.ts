@@ -322,6 +322,47 @@ export async function overdueOfBranch(
   return rows;
 }
 
+export interface OpenEscalationRow {
+  escalation: {
+    id: string;
+    reason: EscalationReason;
+    escalated_from: string | null;
+    escalated_to: string | null;
+    escalated_at: Date;
+    notes: string | null;
+    notification_id: string | null;
+  };
+  callback: CallbackRow;
+}
+
+/**
+ * The escalations of a branch still waiting for a manager (not resolved: resolving happens when
+ * the callback ends), oldest first, each with its open callback as the API shows it.
+ */
+export async function openEscalationsOfBranch(db: Queryable, companyId: string, branchId: string): Promise<OpenEscalationRow[]> {
+  const { rows } = await db.query(
+    `SELECT s.*, e.id AS esc_id, e.reason AS esc_reason, e.escalated_from AS esc_from, e.escalated_to AS esc_to,
+            e.escalated_at AS esc_at, e.notes AS esc_notes, e.notification_id AS esc_notification_id
+       FROM callback_escalations e
+       JOIN (${SHOWN} WHERE r.company_id = $1 AND r.branch_id = $2 AND r.status IN ${OPEN}) s ON s.id = e.callback_id
+      WHERE e.company_id = $1 AND e.resolved_at IS NULL
+      ORDER BY e.escalated_at, e.id`,
+    [companyId, branchId],
+  );
+  return rows.map(({ esc_id, esc_reason, esc_from, esc_to, esc_at, esc_notes, esc_notification_id, ...callback }) => ({
+    escalation: {
+      id: esc_id,
+      reason: esc_reason,
+      escalated_from: esc_from,
+      escalated_to: esc_to,
+      escalated_at: esc_at,
+      notes: esc_notes,
+      notification_id: esc_notification_id,
+    },
+    callback: callback as CallbackRow,
+  }));
+}
+
 export async function attemptsOf(db: Queryable, companyId: string, callbackId: string) {
   const { rows } = await db.query(
     `SELECT id, staff_id, outcome, notes, attempted_at FROM callback_attempts WHERE company_id = $1 AND callback_id = $2 ORDER BY attempted_at, id`,

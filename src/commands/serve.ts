@@ -123,6 +123,7 @@ function printBanner(
     '',
     'Appointment orchestrator is running',
     `  API            ${apiUrl}   (docs ${apiUrl}/docs, readiness ${apiUrl}/health/ready)`,
+    `  Console        ${apiUrl}/console   (sign in with a staff member's API key)`,
     `  Temporal       ${temporalAddress}${
       uiUrl
         ? `   (Web UI ${uiUrl})`

@@ -72,6 +72,15 @@ export function companyRoutes(routes: ApiRoutes, companies: CompanyService): voi
       handler: async ({ auth, body }) => ({ status: 200, body: await companies.setFeatures(auth.companyId, body, auth) }),
     })
     .add({
+      method: 'get',
+      path: '/v1/api-key',
+      summary: 'The API key this request is made with: its role and the staff member it belongs to (never the secret)',
+      tags: ['companies'],
+      access: 'agent',
+      responses: { 200: { description: 'The caller’s key', schema: ApiKey } },
+      handler: async ({ auth }) => ({ status: 200, body: await companies.getApiKey(auth.companyId, auth.keyId) }),
+    })
+    .add({
       method: 'post',
       path: '/v1/api-keys',
       summary: 'Create an API key for the caller’s company',

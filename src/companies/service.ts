@@ -8,6 +8,7 @@ import { countryOfTimeZone } from '../directory/phone';
 import type { CompanyFeatures, CreateApiKey, CreateCompany, UpdateCompany, UpdateCompanyFeatures } from './schemas';
 import {
   findCompany,
+  findApiKeyById,
   findCompanyFeatures,
   insertApiKey,
   insertCompany,
@@ -78,6 +79,12 @@ export function createCompanyService({ pool, features = createFeatureSwitches({ 
       return { ...apiKeyView(row), key };
     },
     listApiKeys: async (companyId: string) => (await listApiKeys(pool, companyId)).map(apiKeyView),
+    /** The key a request is made with: its role and the staff member it belongs to (the console's sign-in). */
+    getApiKey: async (companyId: string, keyId: string) => {
+      const key = await findApiKeyById(pool, companyId, keyId);
+      if (!key) throw new NotFoundError('api key', keyId);
+      return apiKeyView(key);
+    },
     revokeApiKey: async (companyId: string, id: string) => {
       if (!(await revokeApiKey(pool, companyId, id))) throw new NotFoundError('api key', id);
     },

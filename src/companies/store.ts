@@ -68,6 +68,12 @@ export async function listApiKeys(db: Queryable, companyId: string): Promise<Api
   return rows;
 }
 
+/** One key of the company by id (revoked or not), or undefined. */
+export async function findApiKeyById(db: Queryable, companyId: string, id: string): Promise<ApiKeyRow | undefined> {
+  const { rows } = await db.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE company_id = $1 AND id = $2`, [companyId, id]);
+  return rows[0];
+}
+
 export async function revokeApiKey(db: Queryable, companyId: string, id: string): Promise<boolean> {
   const { rowCount } = await db.query(`UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL`, [
     companyId,

@@ -57,4 +57,29 @@ describe('architecture', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('the rules keep the console’s browser code and the server apart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ao-arch-'));
+    try {
+      const write = (file: string, text: string) => {
+        fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        fs.writeFileSync(path.join(dir, file), text);
+      };
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+      fs.copyFileSync(path.join(ROOT, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
+      write('src/api/roles.ts', `export const ROLES = ['agent'];\n`);
+      write('src/console/web/src/page.tsx', `import { ROLES } from '../../../api/roles';\nexport const Page = () => <p>{ROLES[0]}</p>;\n`);
+      write('src/console/web/src/ok.tsx', `import { Page } from './page';\nexport const Ok = () => <Page />;\n`);
+      write('src/console/router.ts', `import { Ok } from './web/src/ok';\nexport const r = Ok;\n`);
+      const found = await violations(dir, ['src']);
+      expect(found.map((v) => [v.rule.name, v.from, v.to]).sort()).toEqual(
+        [
+          ['console-web-imports-no-server-code', 'src/console/web/src/page.tsx', 'src/api/roles.ts'],
+          ['server-code-does-not-import-the-console-web', 'src/console/router.ts', 'src/console/web/src/ok.tsx'],
+        ].sort(),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
