@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -12,6 +11,7 @@ import {
   proxyLocalActivities,
   setHandler,
   setWorkflowOptions,
+  TemporalFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -50,6 +50,7 @@ import {
 } from '../src/callbacks/definitions';
 import { nextEscalationAllowedAt, Refusal, statusAfterAttempt, transitions } from '../src/callbacks/rules';
 import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions, finalWriteOptions } from '../src/temporal/durability';
+import { stepFailure, stepTracker } from './steps';
 
 /**
  * Patches (changed command sequences; recorded histories of older code replay without them):
@@ -89,8 +90,10 @@ const ms = (iso: string) => Date.parse(iso);
  */
 export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<CallbackResult> {
   const durability = input.durability ?? DEFAULT_DURABILITY;
-  const local = proxyLocalActivities<CallbackActivities>(bookkeepingOptions(durability));
-  const remote = proxyActivities<CallbackActivities>(externalCallOptions(durability, '1m'));
+  // Which step a failure came from is known from this run's own state (see ./steps).
+  const steps = stepTracker();
+  const local = steps.track(proxyLocalActivities<CallbackActivities>(bookkeepingOptions(durability)));
+  const remote = steps.track(proxyActivities<CallbackActivities>(externalCallOptions(durability, '1m')));
   const { settings } = input.snapshot;
   const state: CallbackState = input.carried ?? {
     callbackId: input.callbackId,
@@ -376,8 +379,8 @@ export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<Ca
   try {
     await run();
   } catch (error) {
-    if (isCancellation(error) || !isOwnFailure(error)) throw error;
-    return await endFailed(error);
+    if (isCancellation(error) || !isOwnFailure(error, steps.inFlight)) throw error;
+    return await endFailed(error, steps.inFlight);
   }
 
   // Messages accepted but not applied before the callback closed: refused now, with why.
@@ -491,8 +494,8 @@ export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<Ca
    * it. When the row cannot be written either (the database is still down), the failure carries the
    * ending and the outbox reconciler writes it.
    */
-  async function endFailed(error: unknown): Promise<CallbackResult> {
-    const reason = failureReason(error);
+  async function endFailed(error: unknown, step: string | null): Promise<CallbackResult> {
+    const reason = failureReason(error, step);
     const pending: PendingEnding =
       applying && (applying.kind === 'complete' || applying.kind === 'cancel')
         ? {
@@ -519,7 +522,9 @@ export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<Ca
       });
       written = true;
     } catch (writeError) {
-      log.warn('the failed callback could not be written now; the outbox reconciler writes it', { reason: failureReason(writeError) });
+      log.warn('the failed callback could not be written now; the outbox reconciler writes it', {
+        reason: failureReason(writeError, 'finishCallback'),
+      });
     }
     await condition(allHandlersFinished);
     if (written && pending.status !== 'failed') {
@@ -529,18 +534,22 @@ export async function callbackWorkflow(input: CallbackWorkflowInput): Promise<Ca
   }
 }
 
-/** What this run's own code can end on: a failed step, or a bug (not the SDK's continue-as-new or a cancellation). */
-function isOwnFailure(error: unknown): boolean {
-  return error instanceof ActivityFailure || BUGS.some((type) => error instanceof type);
+/**
+ * What this run's own code can end on: a step that gave up (a Temporal failure while a step was in
+ * flight, whichever form it takes), or a bug; not the SDK's continue-as-new or a cancellation.
+ */
+function isOwnFailure(error: unknown, step: string | null): boolean {
+  return (step !== null && error instanceof TemporalFailure) || BUGS.some((type) => error instanceof type);
 }
 
-function failureReason(error: unknown): string {
-  if (error instanceof ActivityFailure) {
+function failureReason(error: unknown, step: string | null): string {
+  if (step !== null && error instanceof TemporalFailure) {
+    // The same reason from the failure as it happened (an ActivityFailure) and as a local step replays it (bare).
     const causes: string[] = [];
-    for (let cause: Error | undefined = error.cause; cause && causes.length < 4; cause = cause.cause as Error | undefined) {
+    for (let cause: Error | undefined = stepFailure(error); cause && causes.length < 4; cause = cause.cause as Error | undefined) {
       if (cause.message) causes.push(cause.message);
     }
-    return `the step ${error.activityType ?? 'unknown'} gave up after its retries: ${causes.join(': ') || 'no cause'}`;
+    return `the step ${step} gave up after its retries: ${causes.join(': ') || 'no cause'}`;
   }
   if (error instanceof Error) return `a bug in the callback workflow: ${error.name}: ${error.message}`;
   return `the callback workflow failed: ${String(error)}`;

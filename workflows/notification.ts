@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   TemporalFailure,
@@ -38,6 +37,7 @@ import {
 import { quietHoursWaitMs, retryDelayMs } from '../src/notifications/rules';
 import { optedOutReason } from '../src/consent/rules';
 import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions } from '../src/temporal/durability';
+import { stepFailure, stepTracker } from './steps';
 
 /**
  * Behaviour changes guarded for runs that started on older code (see test/workflows/replay.test.ts):
@@ -77,8 +77,11 @@ type Ready = Extract<PreparedNotification, { kind: 'ready' }>;
  */
 export async function notificationWorkflow(input: NotificationWorkflowInput): Promise<NotificationResult> {
   const durability = input.durability ?? DEFAULT_DURABILITY;
-  const bookkeeping = proxyLocalActivities<NotificationActivities>(bookkeepingOptions(durability));
-  const delivery = proxyActivities<NotificationActivities>(externalCallOptions(durability));
+  // Which step a failure came from is known from this run's own state (see ./steps).
+  const steps = stepTracker();
+  const bookkeeping = steps.track(proxyLocalActivities<NotificationActivities>(bookkeepingOptions(durability)));
+  const delivery = steps.track(proxyActivities<NotificationActivities>(externalCallOptions(durability)));
+  const renderer = steps.track(rendering);
 
   const state: NotificationLiveState = {
     notificationId: input.notificationId,
@@ -361,7 +364,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     try {
       outcome =
         planned ??
-        (await rendering.renderNotificationMessage({
+        (await renderer.renderNotificationMessage({
           ...base,
           attempt: attemptNumber,
           recipient,
@@ -370,7 +373,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
           override: isFallback ? null : { subject: p.settings.templateSubject, body: p.settings.templateBody },
         }));
     } catch (error) {
-      const failure = error instanceof ActivityFailure ? error.cause : error;
+      const failure = error instanceof TemporalFailure ? stepFailure(error) : error;
       if (failure instanceof ApplicationFailure && failure.type === 'TemplateError') {
         // Older runs: the activity wrote the attempt row itself; the row's final status follows.
         const reason = `template error on ${base.channel}: ${failure.message}`;
@@ -392,10 +395,12 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     if (isCancellation(error)) {
       // Cancelled through Temporal (not the update): still leave an honest row behind.
       result = await CancellationScope.nonCancellable(() => finish('cancelled', 'the workflow was cancelled'));
-    } else if (error instanceof TemporalFailure && !fromCompleting(error) && patched(EVERY_END_WRITES_ITS_ROW)) {
+    } else if (error instanceof TemporalFailure && steps.inFlight !== 'completeNotification' && patched(EVERY_END_WRITES_ITS_ROW)) {
       // A step gave up (e.g. the database unreachable for longer than `durability` allows): the row
-      // says so before the run fails. (A bug in this code fails the workflow task instead, and the
-      // run waits, unharmed, for a fixed worker.)
+      // says so before the run fails, unless that step was the final write itself (trying again would
+      // only wait as long again). The failure is a TemporalFailure in either form: an ActivityFailure
+      // as it happens, the bare cause when a local step replays from its marker. (A bug in this code
+      // fails the workflow task instead, and the run waits, unharmed, for a fixed worker.)
       await finish('failed', `the workflow failed: ${causeOf(error)}`);
     }
     throw error;
@@ -407,9 +412,6 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
 /** The reason of a delivery by the fallback channel, naming the channels the customer opted out of. */
 const deliveredByFallback = (channel: Channel, optedOut: Channel[]) =>
   `delivered by the fallback channel ${channel}${optedOut.length ? ` (the customer opted out of ${optedOut.join(' and ')})` : ''}`;
-
-/** The failure came from writing the final status itself: trying again would only wait as long again. */
-const fromCompleting = (error: unknown) => error instanceof ActivityFailure && error.activityType === 'completeNotification';
 
 function causeOf(error: unknown): string {
   let e = error as { cause?: unknown; message?: string } | undefined;

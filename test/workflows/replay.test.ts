@@ -5,7 +5,7 @@ import { loadHistories } from './recorded-histories';
 
 /**
  * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow test/faults/appointment-outages test/privacy/erasure-races`) must replay with the current
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow test/faults/appointment-outages test/privacy/erasure-races test/faults/local-step-endings`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -33,6 +33,10 @@ describe('recorded workflow histories replay with the current code', () => {
       'available-while-the-assignment',
       'the-cooldown-runs-from-the-committed',
       'failed-attempts-count-since-the-last',
+      // ... and a local step that gave up (test/faults/local-step-endings.test.ts): it replays from
+      // its marker as the bare failure, without the ActivityFailure wrapper, and must end the same.
+      'recording-an-attempt-gives-up',
+      'writing-an-accepted-completion-gives-up',
     ])
       expect(names).toMatch(new RegExp(`^callback-.*${shape}`, 'm'));
     // ... and of the appointment workflow (test/appointments/workflow.test.ts).
@@ -54,6 +58,9 @@ describe('recorded workflow histories replay with the current code', () => {
       expect(names).toMatch(new RegExp(`^appointment-.*${shape}`, 'm'));
     // ... and a notification suppressed because quiet hours would end after its moment.
     expect(names).toMatch(/^notification-late-quiet-hours/m);
+    // ... and notifications whose local step gave up (test/faults/local-step-endings.test.ts): the final write, and another.
+    for (const shape of ['its-final-write-gives-up', 'marking-the-retry-wait-gives-up'])
+      expect(names).toMatch(new RegExp(`^notification-${shape}`, 'm'));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(
       { workflowBundle: await workflowBundle(), dataConverter: testDataConverter() },
