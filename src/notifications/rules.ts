@@ -3,7 +3,7 @@
  * but the one passed in) and the service: settings resolution, retry delays, quiet hours.
  */
 import { DateTime } from 'luxon';
-import { hierarchyChain, type ConfigLevel, type HierarchyContext } from '../directory/hierarchy';
+import { hierarchyChain, resolveByKey, type ConfigLevel, type HierarchyContext, type KeyReader } from '../directory/hierarchy';
 import type {
   Channel,
   EventDefaults,
@@ -37,7 +37,8 @@ export {
 
 /**
  * Resolution of a notification's settings through the hierarchy (docs/design.md, Organisation hierarchy and Notifications):
- * staff > service > branch > company > system defaults. Pure: the activity loads the rows, this
+ * staff > service > branch > company > system defaults, by the rule every hierarchical configuration
+ * shares (src/directory/hierarchy.ts, resolveByKey). Pure: the activity loads the rows, this
  * decides. In a configuration row NULL means "inherit", so every setting is resolved on its own and
  * records the level (and row) it came from: the provenance stored on the notification.
  */
@@ -74,8 +75,8 @@ const EXTRACTORS: Record<SettingName, (row: NotificationConfigRow) => unknown> =
 };
 
 /**
- * Resolves every setting to the nearest level that sets it. `rows` may contain rows of any level
- * of the company; only those on the context's chain count.
+ * Resolves every setting to the nearest level that sets it (the one rule of src/directory/hierarchy.ts).
+ * `rows` may contain rows of any level of the company; only those on the context's chain count.
  */
 export function resolveNotificationConfig(
   ctx: HierarchyContext,
@@ -91,20 +92,19 @@ export function resolveNotificationConfig(
     channel: eventDefaults.channel,
     fallbackChannel: eventDefaults.fallbackChannel,
   };
-  const settings = {} as Record<SettingName, unknown>;
-  const provenance = {} as Record<SettingName, SettingProvenance>;
-  for (const name of Object.keys(EXTRACTORS) as SettingName[]) {
-    const extract = EXTRACTORS[name];
-    const hit = chain.find((c) => c.row && extract(c.row) !== null && extract(c.row) !== undefined);
-    if (hit?.row) {
-      settings[name] = extract(hit.row);
-      provenance[name] = { level: hit.level, configId: hit.row.id };
-    } else {
-      settings[name] = defaults[name];
-      provenance[name] = { level: 'default', configId: null };
-    }
-  }
-  const resolved = settings as unknown as NotificationSettings;
+  // A NULL column inherits: no notification setting is ever "cleared" (fallbackChannel 'none' is a value).
+  const readers = Object.fromEntries(
+    (Object.keys(EXTRACTORS) as SettingName[]).map((name) => [name, (row: NotificationConfigRow) => EXTRACTORS[name](row) ?? undefined]),
+  ) as { [K in SettingName]: KeyReader<NotificationConfigRow, NotificationSettings[K]> };
+  const resolvedKeys = resolveByKey(
+    chain.map((c) => ({ level: c.level, entityId: c.id, rowId: c.row?.id ?? null, row: c.row })),
+    readers,
+    defaults,
+  );
+  const resolved = resolvedKeys.values as NotificationSettings;
+  const provenance = Object.fromEntries(
+    Object.entries(resolvedKeys.provenance).map(([name, p]) => [name, { level: p.level, configId: p.rowId }]),
+  ) as Record<SettingName, SettingProvenance>;
   // An explicit 'none', or a fallback equal to the (possibly overridden) channel, means no fallback.
   if ((resolved.fallbackChannel as string) === 'none' || resolved.fallbackChannel === resolved.channel) resolved.fallbackChannel = null;
   const nearest = chain.find((c) => c.row);
