@@ -44,7 +44,7 @@ describe('the inheritance rule (pure)', () => {
   });
 
   it('no layer at all: every key is the default', () => {
-    const r = resolveByKey([], readers, defaults);
+    const r = resolveByKey<S, Row, string>([], readers, defaults);
     expect(r.values).toEqual(defaults);
     expect(Object.values(r.provenance).every((p) => p.level === 'default')).toBe(true);
   });
