@@ -34,6 +34,7 @@ function row(
     quietHoursEnd: null,
     rateLimitCount: null,
     rateLimitWindowSeconds: null,
+    channelOrder: null,
     ...values,
   };
 }
