@@ -17,6 +17,7 @@ const PURE = [
   '^src/[^/]+/rules\\.ts$',
   '^src/[^/]+/rules/',
   '^src/directory/hierarchy\\.ts$',
+  '^src/policies/resolution\\.ts$',
   '^src/callbacks/business-hours\\.ts$',
   '^src/temporal/search-attribute-keys\\.ts$',
   '^src/temporal/durability\\.ts$',

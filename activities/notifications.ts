@@ -26,6 +26,7 @@ import type { ConsentPlan } from '../src/consent/definitions';
 import { decide, decideAll, optedOutReason } from '../src/consent/rules';
 import * as consentStore from '../src/consent/store';
 import { unsubscribeUrl, type UnsubscribeLinks } from '../src/consent/tokens';
+import { planDelivery, type Reach } from '../src/notifications/rules';
 import { renderNotification, TemplateError } from '../src/notifications/templates/render';
 import { sendClock } from '../src/temporal/clock';
 
@@ -239,10 +240,18 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
           consent = { customerId: context.recipient.id, kind: mapping.messageKind, channels };
         }
       }
-      await store.saveResolvedConfig(db, input.notificationId, consent ? { ...resolved, consent } : resolved);
       const addresses = Object.fromEntries(CHANNELS.map((c) => [c, addressFor(c, context.recipient)])) as Record<Channel, Address | null>;
+      // Which channels reach the recipient (an address there, and consent): decided now, recorded with the settings.
+      const reach = Object.fromEntries(
+        CHANNELS.map((c) => [c, !addresses[c] ? 'no_address' : consent?.channels[c] === 'opted_out' ? 'opted_out' : 'ok']),
+      ) as Record<Channel, Reach>;
+      const plan = planDelivery(resolved.settings, reach);
+      await store.saveResolvedConfig(db, input.notificationId, { ...resolved, ...(consent ? { consent } : {}), plan });
       const vars = { ...context.vars, event: { type: mapping.eventType, description: mapping.description }, data: row.data ?? {} };
-      const { channel, templateSubject, templateBody } = resolved.settings;
+      const { channel: configured, templateSubject, templateBody } = resolved.settings;
+      // The first leg's message comes with the plan; overrides belong to the configured channel only.
+      const channel = plan.legs[0]?.channel;
+      const override = channel === configured ? { subject: templateSubject, body: templateBody } : null;
       return {
         kind: 'ready',
         eventType: row.event_type,
@@ -252,10 +261,11 @@ export function createNotificationActivities(deps: NotificationActivityDeps) {
         providers: channels.plan(resolved.settings.providers),
         recipient: { kind: context.recipient.kind, timeZone: context.recipient.timeZone, addresses },
         vars,
-        // Rendering is pure: the configured channel's message comes with the plan (one step fewer per notification).
-        primary: addresses[channel] ? render(row.event_type, channel, vars, { subject: templateSubject, body: templateBody }) : undefined,
+        // Rendering is pure: the first leg's message comes with the plan (one step fewer per notification).
+        ...(channel ? { primary: render(row.event_type, channel, vars, override), primaryChannel: channel } : {}),
         ...(consent ? { consent } : {}),
         ...(row.deliver_before ? { deliverBefore: row.deliver_before.toISOString() } : {}),
+        plan,
       };
     },
 

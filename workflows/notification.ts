@@ -34,7 +34,7 @@ import {
   type RenderedMessage,
   type RenderOutcome,
 } from '../src/notifications/definitions';
-import { quietHoursWaitMs, retryDelayMs } from '../src/notifications/rules';
+import { deliveredByFallbackReason, quietHoursWaitMs, retryDelayMs, unreachableReason } from '../src/notifications/rules';
 import { optedOutReason } from '../src/consent/rules';
 import { bookkeepingOptions, DEFAULT_DURABILITY, externalCallOptions } from '../src/temporal/durability';
 import { stepFailure, stepTracker } from './steps';
@@ -54,6 +54,12 @@ const CANCEL_ANSWERS_WHILE_SENDING = 'cancel-answers-while-sending';
 const EVERY_END_WRITES_ITS_ROW = 'every-end-writes-its-row';
 /** Fewer steps per notification: one upsert per status change, and the message rendered with the plan. */
 const FEWER_STEPS = 'fewer-steps';
+/**
+ * The channels come from the delivery plan decided at preparation (rules.ts, planDelivery): a
+ * channel the recipient has no address (or consent) on is passed by, recorded, for the next that
+ * reaches them; no attempt is spent on a channel that cannot deliver.
+ */
+const CHANNEL_PLAN = 'channel-plan';
 
 /** Rendering is pure work in the worker; a template error comes back as a value and is never retried. */
 const rendering = proxyLocalActivities<NotificationActivities>({
@@ -193,11 +199,17 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
         ? `too late: its moment passed at ${new Date(deadline).toISOString()} (${what} at ${new Date(at).toISOString()})`
         : null;
 
-    const legs: Array<{ channel: Channel; isFallback: boolean; rounds: number }> = [
-      { channel: settings.channel, isFallback: false, rounds: 1 + settings.retryCount },
-    ];
+    // Newer runs follow the plan made at preparation: only channels that reach the recipient.
+    const plan = p.plan && patched(CHANNEL_PLAN) ? p.plan : undefined;
+    const legs: Array<{ channel: Channel; isFallback: boolean; rounds: number }> = plan
+      ? plan.legs
+      : [{ channel: settings.channel, isFallback: false, rounds: 1 + settings.retryCount }];
     // A fallback is a single attempt and never falls back again.
-    if (settings.fallbackChannel) legs.push({ channel: settings.fallbackChannel, isFallback: true, rounds: 1 });
+    if (!plan && settings.fallbackChannel) legs.push({ channel: settings.fallbackChannel, isFallback: true, rounds: 1 });
+    if (plan && legs.length === 0) {
+      const nobody = unreachableReason(p.consent?.kind ?? 'transactional', plan.skipped);
+      return finish(nobody.status, nobody.reason);
+    }
 
     let attempt = 0;
     let lastError = 'no attempt was made';
@@ -207,7 +219,18 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
     // Channels the customer opted out of (when prepared, or since: checked again at each send).
     const optedOut: Channel[] = [];
     const consentCheck = p.consent ? { customerId: p.consent.customerId, kind: p.consent.kind } : undefined;
-    for (const leg of legs) {
+    /** With a plan: the channels passed by before this leg, and those the customer opted out of since. */
+    const passedBy = (legIndex: number) => [
+      ...(plan?.skipped.filter((s) => s.leg === 'primary' || legIndex > 0) ?? []),
+      ...optedOut.map((channel) => ({ channel, reason: 'opted_out' as const })),
+    ];
+    /** The row's reason when this leg delivers (a channel other than the configured one). */
+    const deliveredReason = (leg: (typeof legs)[number], legIndex: number): string | undefined => {
+      if (!plan) return optedOut.length ? deliveredByFallback(leg.channel, optedOut) : undefined;
+      const skipped = passedBy(legIndex);
+      return leg.isFallback && skipped.length ? deliveredByFallbackReason(leg.channel, skipped) : undefined;
+    };
+    for (const [legIndex, leg] of legs.entries()) {
       if (p.consent?.channels[leg.channel] === 'opted_out') {
         optedOut.push(leg.channel);
         continue;
@@ -226,8 +249,14 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
 
       let message: RenderedMessage | undefined;
       if (address) {
-        // The configured channel's message came with the plan (newer runs); otherwise render it now.
-        const planned = !leg.isFallback && fewerSteps ? p.primary : undefined;
+        // The first leg's message came with the plan (newer runs); otherwise render it now.
+        const planned = plan
+          ? legIndex === 0 && p.primaryChannel === leg.channel
+            ? p.primary
+            : undefined
+          : !leg.isFallback && fewerSteps
+            ? p.primary
+            : undefined;
         const rendered = await render(base, attempt + 1, address.to, p, leg.isFallback, planned);
         if (rendered.kind === 'template_error') {
           attempt += 1;
@@ -281,7 +310,7 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
               message: message ?? { body: '' },
               rateLimit: settings.rateLimit,
               ...(consentCheck ? { consent: consentCheck } : {}),
-              ...(optedOut.length ? { deliveredReason: deliveredByFallback(leg.channel, optedOut) } : {}),
+              ...(deliveredReason(leg, legIndex) ? { deliveredReason: deliveredReason(leg, legIndex) } : {}),
               ...(p.deliverBefore ? { deliverBefore: p.deliverBefore } : {}),
             });
           } catch (error) {
@@ -313,7 +342,12 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
             error: outcome.status === 'failed' ? outcome.error : null,
           });
           if (outcome.status === 'sent') {
-            return end('delivered', leg.isFallback ? deliveredByFallback(leg.channel, optedOut) : null, {
+            const reason = !leg.isFallback
+              ? null
+              : plan
+                ? (deliveredReason(leg, legIndex) ?? deliveredByFallback(leg.channel, []))
+                : deliveredByFallback(leg.channel, optedOut);
+            return end('delivered', reason, {
               channel: leg.channel,
               provider,
               attempt,
@@ -334,9 +368,12 @@ export async function notificationWorkflow(input: NotificationWorkflowInput): Pr
         if (channelDone) break;
       }
     }
-    // Consent left no channel to try: suppressed, saying which were refused.
-    if (optedOut.length > 0 && attemptsMade() === 0)
-      return finish('suppressed', optedOutReason(p.consent?.kind ?? 'transactional', optedOut));
+    // Consent left no channel to try: suppressed, saying which were refused (with a plan: and which could not be reached).
+    if (optedOut.length > 0 && attemptsMade() === 0) {
+      if (!plan) return finish('suppressed', optedOutReason(p.consent?.kind ?? 'transactional', optedOut));
+      const nobody = unreachableReason(p.consent?.kind ?? 'transactional', passedBy(legs.length));
+      return finish(nobody.status, nobody.reason);
+    }
     return finish('failed', `every attempt failed; last: ${lastError}`);
   }
 

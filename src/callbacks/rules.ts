@@ -1,3 +1,4 @@
+import { resolveByKey, type KeyReader } from '../directory/hierarchy';
 import { addOpenTime, type BusinessHours } from './business-hours';
 import {
   FORBIDDEN,
@@ -26,8 +27,9 @@ export const DEFAULT_CALLBACK_SETTINGS: CallbackSettings = {
   assignmentRetrySeconds: 15 * 60,
 };
 
-/** One level's settings row: NULL (undefined) = inherit. */
+/** One level's settings row: NULL (undefined) = inherit. `id`: the callback_settings row (absent where the caller has none to name). */
 export interface CallbackSettingsRow {
+  id?: string;
   slaUrgentSeconds?: number | null;
   slaHighSeconds?: number | null;
   slaNormalSeconds?: number | null;
@@ -40,34 +42,66 @@ export interface CallbackSettingsRow {
 
 export type SettingsSource = 'branch' | 'company' | 'default';
 
-/** Branch wins over company, company over the defaults, setting by setting; each setting says where it came from. */
+/** Where one setting came from: the level and the callback_settings row (null: the system default). */
+export interface SettingSourceRow {
+  level: SettingsSource;
+  settingsId: string | null;
+}
+
+/** Each setting and the row column it reads (a NULL column inherits; callback settings are never cleared). */
+const COLUMN_OF = {
+  'sla.urgent': 'slaUrgentSeconds',
+  'sla.high': 'slaHighSeconds',
+  'sla.normal': 'slaNormalSeconds',
+  cooldownSeconds: 'cooldownSeconds',
+  attemptsBeforeEscalation: 'attemptsBeforeEscalation',
+  warningPercent: 'warningPercent',
+  maxOpenSeconds: 'maxOpenSeconds',
+  assignmentRetrySeconds: 'assignmentRetrySeconds',
+} as const satisfies Record<string, keyof CallbackSettingsRow>;
+type SettingKey = keyof typeof COLUMN_OF;
+
+/**
+ * Branch wins over company, company over the defaults, setting by setting (the rule every
+ * hierarchical configuration shares: src/directory/hierarchy.ts, resolveByKey); each setting says
+ * the level it came from (`provenance`) and the row (`sources`).
+ */
 export function resolveCallbackSettings(
   branch: CallbackSettingsRow | null,
   company: CallbackSettingsRow | null,
-): { settings: CallbackSettings; provenance: Record<string, SettingsSource> } {
-  const provenance: Record<string, SettingsSource> = {};
-  const pick = (name: string, field: keyof CallbackSettingsRow, fallback: number): number => {
-    const b = branch?.[field];
-    if (b !== null && b !== undefined) return ((provenance[name] = 'branch'), b);
-    const c = company?.[field];
-    if (c !== null && c !== undefined) return ((provenance[name] = 'company'), c);
-    provenance[name] = 'default';
-    return fallback;
-  };
+): { settings: CallbackSettings; provenance: Record<string, SettingsSource>; sources: Record<string, SettingSourceRow> } {
   const d = DEFAULT_CALLBACK_SETTINGS;
-  const settings: CallbackSettings = {
-    sla: {
-      urgent: pick('sla.urgent', 'slaUrgentSeconds', d.sla.urgent),
-      high: pick('sla.high', 'slaHighSeconds', d.sla.high),
-      normal: pick('sla.normal', 'slaNormalSeconds', d.sla.normal),
-    },
-    cooldownSeconds: pick('cooldownSeconds', 'cooldownSeconds', d.cooldownSeconds),
-    attemptsBeforeEscalation: pick('attemptsBeforeEscalation', 'attemptsBeforeEscalation', d.attemptsBeforeEscalation),
-    warningPercent: pick('warningPercent', 'warningPercent', d.warningPercent),
-    maxOpenSeconds: pick('maxOpenSeconds', 'maxOpenSeconds', d.maxOpenSeconds),
-    assignmentRetrySeconds: pick('assignmentRetrySeconds', 'assignmentRetrySeconds', d.assignmentRetrySeconds),
+  const defaults: Record<SettingKey, number> = {
+    'sla.urgent': d.sla.urgent,
+    'sla.high': d.sla.high,
+    'sla.normal': d.sla.normal,
+    cooldownSeconds: d.cooldownSeconds,
+    attemptsBeforeEscalation: d.attemptsBeforeEscalation,
+    warningPercent: d.warningPercent,
+    maxOpenSeconds: d.maxOpenSeconds,
+    assignmentRetrySeconds: d.assignmentRetrySeconds,
   };
-  return { settings, provenance };
+  const readers = Object.fromEntries(
+    (Object.keys(COLUMN_OF) as SettingKey[]).map((key) => [key, (row: CallbackSettingsRow) => row[COLUMN_OF[key]] ?? undefined]),
+  ) as { [K in SettingKey]: KeyReader<CallbackSettingsRow, number> };
+  const layer = (level: 'branch' | 'company', row: CallbackSettingsRow | null) => ({ level, entityId: null, rowId: row?.id ?? null, row });
+  const { values, provenance: from } = resolveByKey([layer('branch', branch), layer('company', company)], readers, defaults);
+  const v = values as Record<SettingKey, number>;
+  const settings: CallbackSettings = {
+    sla: { urgent: v['sla.urgent'], high: v['sla.high'], normal: v['sla.normal'] },
+    cooldownSeconds: v.cooldownSeconds,
+    attemptsBeforeEscalation: v.attemptsBeforeEscalation,
+    warningPercent: v.warningPercent,
+    maxOpenSeconds: v.maxOpenSeconds,
+    assignmentRetrySeconds: v.assignmentRetrySeconds,
+  };
+  const provenance: Record<string, SettingsSource> = {};
+  const sources: Record<string, SettingSourceRow> = {};
+  for (const [key, p] of Object.entries(from)) {
+    provenance[key] = p.level;
+    sources[key] = { level: p.level, settingsId: p.rowId };
+  }
+  return { settings, provenance, sources };
 }
 
 /**

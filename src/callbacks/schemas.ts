@@ -108,6 +108,8 @@ export const CallbackSettingsView = z
     effective: Settings,
     /** For each setting, the level it comes from. */
     provenance: z.record(z.string(), z.enum(['branch', 'company', 'default'])),
+    /** For each setting, the level and the settings row it comes from (settingsId null: the system default). */
+    sources: z.record(z.string(), z.object({ level: z.enum(['branch', 'company', 'default']), settingsId: Uuid.nullable() })),
   })
   .openapi('CallbackSettings');
 

@@ -548,8 +548,8 @@ export function createCallbackService(deps: CallbackServiceDeps) {
   async function getSettings(companyId: string, branchId: string | null) {
     if (branchId && !(await store.findBranchFacts(pool, companyId, branchId))) throw new NotFoundError('branch', branchId);
     const rows = await store.loadSettingsRows(pool, companyId, branchId);
-    const { settings, provenance } = resolveCallbackSettings(rows.branch, branchId ? rows.company : rows.company);
-    return { branchId, effective: settings, provenance };
+    const { settings, provenance, sources } = resolveCallbackSettings(rows.branch, rows.company);
+    return { branchId, effective: settings, provenance, sources };
   }
 
   /** Creates or replaces the settings of the company or a branch. Running callbacks keep their snapshot. */

@@ -22,7 +22,7 @@ const OPEN = `('pending', 'assigned', 'contacted')`;
 
 // ---- settings ----
 
-const SETTINGS_COLUMNS = `sla_urgent_seconds AS "slaUrgentSeconds", sla_high_seconds AS "slaHighSeconds",
+const SETTINGS_COLUMNS = `id, sla_urgent_seconds AS "slaUrgentSeconds", sla_high_seconds AS "slaHighSeconds",
   sla_normal_seconds AS "slaNormalSeconds", escalation_cooldown_seconds AS "cooldownSeconds",
   attempts_before_escalation AS "attemptsBeforeEscalation", warning_percent AS "warningPercent",
   max_open_seconds AS "maxOpenSeconds", assignment_retry_seconds AS "assignmentRetrySeconds", updated_at AS "updatedAt"`;

@@ -147,6 +147,8 @@ export interface NotificationConfigRow {
   quietHoursEnd: string | null;
   rateLimitCount: number | null;
   rateLimitWindowSeconds: number | null;
+  /** The channels to move on to when the recipient cannot be reached on the configured one (NULL inherits). */
+  channelOrder: Channel[] | null;
 }
 
 export interface RateLimit {
@@ -169,9 +171,37 @@ export interface NotificationSettings {
   templateBody: string | null;
   quietHours: QuietHours | null;
   rateLimit: RateLimit | null;
+  /**
+   * Where the message goes when the recipient has no address (or no consent) on the configured
+   * channel or its fallback: the next of these they can be reached on; email is always the last
+   * resort (docs/notifications.md, Reaching the recipient).
+   */
+  channelOrder: Channel[];
 }
 
 export type SettingName = keyof NotificationSettings;
+
+// ---- the delivery plan: which channels reach this recipient (rules.ts, planDelivery) ----
+
+/** Why the plan passed a channel by: the recipient has no address there, or opted out of it for this kind of message. */
+export type SkipReason = 'no_address' | 'opted_out';
+
+export interface PlannedLeg {
+  channel: Channel;
+  /** Not the configured channel: its substitute, or the fallback after it. */
+  isFallback: boolean;
+  /** Attempts on this channel at most: the first leg 1 + retryCount, the fallback 1. */
+  rounds: number;
+}
+
+export interface DeliveryPlan {
+  /** The channels considered, in order: the configured one, its fallback, the channel order, email. */
+  order: Channel[];
+  /** What will be tried: the first channel that reaches the recipient, and (with a fallback configured) the next one. */
+  legs: PlannedLeg[];
+  /** Each channel passed by, and why; `leg`: while looking for which leg. */
+  skipped: Array<{ channel: Channel; reason: SkipReason; leg: 'primary' | 'fallback' }>;
+}
 
 export interface SettingProvenance {
   level: SettingSource;
@@ -243,6 +273,9 @@ export type PreparedNotification =
       consent?: ConsentPlan;
       /** ISO instant from which the notification has lost its point (a reminder: the start); absent: none, or an older activity. */
       deliverBefore?: string;
+      /** The channels that reach the recipient, and those passed by (absent: an older activity). With it, `primary` is rendered for `primaryChannel`. */
+      plan?: DeliveryPlan;
+      primaryChannel?: Channel;
     };
 
 export interface RenderInput {

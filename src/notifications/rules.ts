@@ -1,21 +1,27 @@
 /**
  * The notification system's pure rules, shared by the workflow (deterministic: no I/O, no clock
- * but the one passed in) and the service: settings resolution, retry delays, quiet hours.
+ * but the one passed in) and the service: settings resolution, the delivery plan, retry delays,
+ * quiet hours.
  */
 import { DateTime } from 'luxon';
-import { hierarchyChain, type ConfigLevel, type HierarchyContext } from '../directory/hierarchy';
+import type { MessageKind } from '../consent/definitions';
+import { optedOutReason } from '../consent/rules';
+import { hierarchyChain, resolveByKey, type ConfigLevel, type HierarchyContext, type KeyReader } from '../directory/hierarchy';
 import type {
   Channel,
+  DeliveryPlan,
   EventDefaults,
   NotifiableType,
   NotificationConfigRow,
   NotificationEventType,
   NotificationSettings,
+  PlannedLeg,
   QuietHours,
   ResolvedNotificationConfig,
   RetryStrategy,
   SettingName,
   SettingProvenance,
+  SkipReason,
 } from './definitions';
 
 export { CONFIG_LEVELS, hierarchyChain, type ConfigLevel, type HierarchyContext } from '../directory/hierarchy';
@@ -33,11 +39,15 @@ export {
   type SettingName,
   type SettingProvenance,
   type SettingSource,
+  type DeliveryPlan,
+  type PlannedLeg,
+  type SkipReason,
 } from './definitions';
 
 /**
  * Resolution of a notification's settings through the hierarchy (docs/design.md, Organisation hierarchy and Notifications):
- * staff > service > branch > company > system defaults. Pure: the activity loads the rows, this
+ * staff > service > branch > company > system defaults, by the rule every hierarchical configuration
+ * shares (src/directory/hierarchy.ts, resolveByKey). Pure: the activity loads the rows, this
  * decides. In a configuration row NULL means "inherit", so every setting is resolved on its own and
  * records the level (and row) it came from: the provenance stored on the notification.
  */
@@ -53,6 +63,9 @@ export const SYSTEM_DEFAULTS: Omit<NotificationSettings, 'channel' | 'fallbackCh
   templateBody: null,
   quietHours: null,
   rateLimit: null,
+  // Phone channels before push, email the last resort: a customer with only an email, only a
+  // phone, or both is reached whatever the event's configured channel.
+  channelOrder: ['sms', 'whatsapp', 'push', 'email'],
 };
 
 /** How each setting reads a row; null = this row inherits it. Paired columns resolve together. */
@@ -71,11 +84,12 @@ const EXTRACTORS: Record<SettingName, (row: NotificationConfigRow) => unknown> =
   quietHours: (r) => (r.quietHoursStart && r.quietHoursEnd ? { start: r.quietHoursStart, end: r.quietHoursEnd } : null),
   rateLimit: (r) =>
     r.rateLimitCount && r.rateLimitWindowSeconds ? { count: r.rateLimitCount, windowSeconds: r.rateLimitWindowSeconds } : null,
+  channelOrder: (r) => (r.channelOrder && r.channelOrder.length > 0 ? r.channelOrder : null),
 };
 
 /**
- * Resolves every setting to the nearest level that sets it. `rows` may contain rows of any level
- * of the company; only those on the context's chain count.
+ * Resolves every setting to the nearest level that sets it (the one rule of src/directory/hierarchy.ts).
+ * `rows` may contain rows of any level of the company; only those on the context's chain count.
  */
 export function resolveNotificationConfig(
   ctx: HierarchyContext,
@@ -91,20 +105,19 @@ export function resolveNotificationConfig(
     channel: eventDefaults.channel,
     fallbackChannel: eventDefaults.fallbackChannel,
   };
-  const settings = {} as Record<SettingName, unknown>;
-  const provenance = {} as Record<SettingName, SettingProvenance>;
-  for (const name of Object.keys(EXTRACTORS) as SettingName[]) {
-    const extract = EXTRACTORS[name];
-    const hit = chain.find((c) => c.row && extract(c.row) !== null && extract(c.row) !== undefined);
-    if (hit?.row) {
-      settings[name] = extract(hit.row);
-      provenance[name] = { level: hit.level, configId: hit.row.id };
-    } else {
-      settings[name] = defaults[name];
-      provenance[name] = { level: 'default', configId: null };
-    }
-  }
-  const resolved = settings as unknown as NotificationSettings;
+  // A NULL column inherits: no notification setting is ever "cleared" (fallbackChannel 'none' is a value).
+  const readers = Object.fromEntries(
+    (Object.keys(EXTRACTORS) as SettingName[]).map((name) => [name, (row: NotificationConfigRow) => EXTRACTORS[name](row) ?? undefined]),
+  ) as { [K in SettingName]: KeyReader<NotificationConfigRow, NotificationSettings[K]> };
+  const resolvedKeys = resolveByKey(
+    chain.map((c) => ({ level: c.level, entityId: c.id, rowId: c.row?.id ?? null, row: c.row })),
+    readers,
+    defaults,
+  );
+  const resolved = resolvedKeys.values as NotificationSettings;
+  const provenance = Object.fromEntries(
+    Object.entries(resolvedKeys.provenance).map(([name, p]) => [name, { level: p.level, configId: p.rowId }]),
+  ) as Record<SettingName, SettingProvenance>;
   // An explicit 'none', or a fallback equal to the (possibly overridden) channel, means no fallback.
   if ((resolved.fallbackChannel as string) === 'none' || resolved.fallbackChannel === resolved.channel) resolved.fallbackChannel = null;
   const nearest = chain.find((c) => c.row);
@@ -114,6 +127,82 @@ export function resolveNotificationConfig(
     configId: nearest?.row?.id ?? null,
     chain: chain.map((c) => ({ level: c.level, id: c.id, configId: c.row?.id ?? null })),
   };
+}
+
+// ---- the delivery plan ----
+
+/** Whether a channel reaches the recipient: an address there, and (a customer) consent for this kind of message. */
+export type Reach = 'ok' | SkipReason;
+
+/**
+ * Which channels reach the recipient (docs/notifications.md, Reaching the recipient), decided once
+ * when the notification is prepared, so the workflow follows it deterministically. The channels
+ * are considered in order: the configured channel, its fallback, the configured channel order,
+ * then email as the last resort. The first that reaches the recipient is the first leg (with the
+ * configured retries); when a fallback is configured, the next that reaches them is the fallback
+ * (one attempt, never falling back again). Every channel passed by is recorded with its reason.
+ */
+export function planDelivery(
+  settings: Pick<NotificationSettings, 'channel' | 'fallbackChannel' | 'channelOrder' | 'retryCount'>,
+  reach: Record<Channel, Reach>,
+): DeliveryPlan {
+  const order: Channel[] = [];
+  for (const c of [settings.channel, settings.fallbackChannel, ...(settings.channelOrder ?? []), 'email' as const])
+    if (c && !order.includes(c)) order.push(c);
+  const skipped: DeliveryPlan['skipped'] = [];
+  let next = 0;
+  const take = (leg: 'primary' | 'fallback'): Channel | null => {
+    for (; next < order.length; next++) {
+      const channel = order[next];
+      const r = reach[channel];
+      if (r === 'ok') return order[next++];
+      skipped.push({ channel, reason: r, leg });
+    }
+    return null;
+  };
+  const legs: PlannedLeg[] = [];
+  const first = take('primary');
+  if (first) {
+    legs.push({ channel: first, isFallback: first !== settings.channel, rounds: 1 + settings.retryCount });
+    const fallback = settings.fallbackChannel ? take('fallback') : null;
+    if (fallback) legs.push({ channel: fallback, isFallback: true, rounds: 1 });
+  }
+  return { order, legs, skipped };
+}
+
+const list = (items: readonly string[], last: 'and' | 'or') =>
+  items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} ${last} ${items[items.length - 1]}`;
+
+/** Why channels were passed by, in words: `the customer opted out of email; the recipient has no sms or whatsapp address`. */
+export function skippedReason(skipped: ReadonlyArray<{ channel: Channel; reason: SkipReason }>): string {
+  const optedOut = skipped.filter((s) => s.reason === 'opted_out').map((s) => s.channel);
+  const noAddress = skipped.filter((s) => s.reason === 'no_address').map((s) => s.channel);
+  return [
+    ...(optedOut.length ? [`the customer opted out of ${list(optedOut, 'and')}`] : []),
+    ...(noAddress.length ? [`the recipient has no ${list(noAddress, 'or')} address`] : []),
+  ].join('; ');
+}
+
+/** The reason of a delivery on a channel other than the configured one, naming the channels passed by and why. */
+export function deliveredByFallbackReason(channel: Channel, skipped: ReadonlyArray<{ channel: Channel; reason: SkipReason }>): string {
+  const why = skippedReason(skipped);
+  return `delivered by the fallback channel ${channel}${why ? ` (${why})` : ''}`;
+}
+
+/**
+ * Why no channel reached the recipient. With an opt-out among the reasons it is the customer's
+ * choice (`opted_out: …`, the notification is suppressed); otherwise nobody can be reached
+ * (`no channel reaches the recipient: …`, it fails).
+ */
+export function unreachableReason(
+  kind: MessageKind,
+  skipped: ReadonlyArray<{ channel: Channel; reason: SkipReason }>,
+): { status: 'suppressed' | 'failed'; reason: string } {
+  const optedOut = skipped.filter((s) => s.reason === 'opted_out').map((s) => s.channel);
+  const noAddress = skipped.filter((s) => s.reason === 'no_address');
+  if (optedOut.length === 0) return { status: 'failed', reason: `no channel reaches the recipient: ${skippedReason(noAddress)}` };
+  const rest = noAddress.length ? `; ${skippedReason(noAddress)}` : '';
+  return { status: 'suppressed', reason: `${optedOutReason(kind, optedOut)}${rest}` };
 }
 
 /**

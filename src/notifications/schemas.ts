@@ -57,6 +57,16 @@ export const NotificationConfigInput = z
       .object({ count: z.number().int().min(1).max(100_000), windowSeconds: z.number().int().min(1).max(31_536_000) })
       .strict()
       .nullish(),
+    /**
+     * The channels to move on to, in order, when the recipient has no address (or no consent) on
+     * the configured channel or its fallback; email is always the last resort. Distinct channels.
+     */
+    channelOrder: z
+      .array(ChannelSchema)
+      .min(1)
+      .max(4)
+      .refine((order) => new Set(order).size === order.length, { message: 'must not name a channel twice' })
+      .nullish(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
@@ -85,6 +95,7 @@ export const NotificationConfigView = z.object({
   templateBody: z.string().nullable(),
   quietHours: z.object({ start: z.string(), end: z.string() }).nullable(),
   rateLimit: z.object({ count: z.number().int(), windowSeconds: z.number().int() }).nullable(),
+  channelOrder: z.array(ChannelSchema).nullable(),
   metadata: z.record(z.string(), z.unknown()),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -107,6 +118,8 @@ export const ResolvedConfigView = z.object({
     templateBody: z.string().nullable(),
     quietHours: z.object({ start: z.string(), end: z.string() }).nullable(),
     rateLimit: z.object({ count: z.number().int(), windowSeconds: z.number().int() }).nullable(),
+    /** Absent in notifications resolved before it existed. */
+    channelOrder: z.array(ChannelSchema).optional(),
   }),
   /** For each setting, the level (and configuration row) it came from. */
   provenance: z.record(z.string(), z.object({ level: SettingSourceSchema, configId: Id.nullable() })),
@@ -116,6 +129,19 @@ export const ResolvedConfigView = z.object({
   /** A customer's consent for this message when it was prepared (absent for staff recipients). */
   consent: z
     .object({ customerId: Id, kind: z.enum(MESSAGE_KINDS), channels: z.record(ChannelSchema, z.enum(['allowed', 'opted_out'])) })
+    .optional(),
+  /**
+   * Which channels reach the recipient, decided when the notification was prepared: the legs
+   * tried and every channel passed by with its reason (absent before it existed, and in a dry run).
+   */
+  plan: z
+    .object({
+      order: z.array(ChannelSchema),
+      legs: z.array(z.object({ channel: ChannelSchema, isFallback: z.boolean(), rounds: z.number().int() })),
+      skipped: z.array(
+        z.object({ channel: ChannelSchema, reason: z.enum(['no_address', 'opted_out']), leg: z.enum(['primary', 'fallback']) }),
+      ),
+    })
     .optional(),
 });
 export type ResolvedConfigView = z.infer<typeof ResolvedConfigView>;

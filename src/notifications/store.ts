@@ -67,7 +67,7 @@ export async function entityExists(
 const CONFIG_COLUMNS = `id, company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled,
   retry_count, retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
   to_char(quiet_hours_start, 'HH24:MI:SS') AS quiet_hours_start, to_char(quiet_hours_end, 'HH24:MI:SS') AS quiet_hours_end,
-  rate_limit_count, rate_limit_window_seconds, metadata, created_at, updated_at`;
+  rate_limit_count, rate_limit_window_seconds, channel_order, metadata, created_at, updated_at`;
 export { CONFIG_COLUMNS };
 
 export function toConfigRow(r: Record<string, any>): NotificationConfigRow {
@@ -89,6 +89,7 @@ export function toConfigRow(r: Record<string, any>): NotificationConfigRow {
     quietHoursEnd: r.quiet_hours_end,
     rateLimitCount: r.rate_limit_count,
     rateLimitWindowSeconds: r.rate_limit_window_seconds,
+    channelOrder: r.channel_order,
   };
 }
 
@@ -112,6 +113,7 @@ export async function upsertConfig(
     templateBody?: string | null;
     quietHours?: { start: string; end: string } | null;
     rateLimit?: { count: number; windowSeconds: number } | null;
+    channelOrder?: string[] | null;
     metadata?: Record<string, unknown>;
   },
 ): Promise<Record<string, any> & { inserted: boolean }> {
@@ -119,8 +121,8 @@ export async function upsertConfig(
     `INSERT INTO notification_configurations AS nc
          (company_id, configurable_type, configurable_id, event_type, channel, fallback_channel, enabled, retry_count,
           retry_delay_minutes, retry_strategy, max_retry_delay_minutes, providers, template_subject, template_body,
-          quiet_hours_start, quiet_hours_end, rate_limit_count, rate_limit_window_seconds, metadata)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+          quiet_hours_start, quiet_hours_end, rate_limit_count, rate_limit_window_seconds, metadata, channel_order)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
        ON CONFLICT (company_id, configurable_type, configurable_id, event_type) DO UPDATE SET
          channel = EXCLUDED.channel, fallback_channel = EXCLUDED.fallback_channel, enabled = EXCLUDED.enabled,
          retry_count = EXCLUDED.retry_count, retry_delay_minutes = EXCLUDED.retry_delay_minutes,
@@ -128,7 +130,7 @@ export async function upsertConfig(
          providers = EXCLUDED.providers, template_subject = EXCLUDED.template_subject, template_body = EXCLUDED.template_body,
          quiet_hours_start = EXCLUDED.quiet_hours_start, quiet_hours_end = EXCLUDED.quiet_hours_end,
          rate_limit_count = EXCLUDED.rate_limit_count, rate_limit_window_seconds = EXCLUDED.rate_limit_window_seconds,
-         metadata = EXCLUDED.metadata, updated_at = now()
+         metadata = EXCLUDED.metadata, channel_order = EXCLUDED.channel_order, updated_at = now()
        RETURNING ${CONFIG_COLUMNS}, (xmax = 0) AS inserted`,
     [
       companyId,
@@ -150,6 +152,7 @@ export async function upsertConfig(
       c.rateLimit?.count ?? null,
       c.rateLimit?.windowSeconds ?? null,
       JSON.stringify(c.metadata ?? {}),
+      c.channelOrder ?? null,
     ],
   );
   return rows[0];

@@ -11,6 +11,7 @@ import {
   type ResolvedPolicy,
 } from './definitions';
 import type { Queryable } from '../db/transaction';
+import { resolvePolicyOnChain } from './resolution';
 import type { TargetResolution } from './store';
 
 /**
@@ -18,9 +19,10 @@ import type { TargetResolution } from './store';
  * processes:
  *
  * - Entries are keyed by (company, entity type, entity id, service context, policy type) and hold
- *   the resolution with the chain of levels it depends on; an index from each level's entity to
- *   the entries that consulted it makes an invalidation exact: a change on a branch drops the
- *   branch's entries and those of its services and staff, nothing else.
+ *   the resolution with the chain of levels it depends on (every level, since any key may come
+ *   from any of them); an index from each level's entity to the entries that consulted it makes an
+ *   invalidation exact: a change on a branch drops the branch's entries and those of its services
+ *   and staff, nothing else.
  * - Every policy change (and every staff member or service moving branch) is announced by a
  *   trigger with NOTIFY on `policy_cache` when its transaction commits; a dedicated connection
  *   LISTENs and drops the affected entries. The writing process also drops them itself right
@@ -342,8 +344,7 @@ export class PolicyCache extends EventEmitter {
         out.set(key, null);
         continue;
       }
-      const hit = r.policies[m.policyType];
-      const value: ResolvedPolicy = { policyType: m.policyType, policy: hit?.policy ?? null, level: hit?.level ?? null, chain: r.chain };
+      const value: ResolvedPolicy = resolvePolicyOnChain(m.policyType, r.chain, r.policies[m.policyType] ?? []);
       out.set(key, value);
       if (cacheable) this.store(key, value);
     }

@@ -112,24 +112,86 @@ export interface PolicyTarget {
   serviceId?: string | null;
 }
 
-/** The nearest live policy through the hierarchy, with the level it came from; policy null when none applies. */
+/**
+ * The settings of each policy type, and the configuration keys each reads. Every key is a setting
+ * of its own, except `fee_cents` and `fee_tiers`: they are one setting, `fee` (the fee rule: a fixed
+ * fee or tiers, whichever the nearest level sets). Settings are what inherit (and what provenance names).
+ */
+export const POLICY_SETTINGS: Record<PolicyType, Record<string, readonly string[]>> = {
+  cancellation: {
+    hours_before: ['hours_before'],
+    max_cancellations_per_month: ['max_cancellations_per_month'],
+    fee: ['fee_cents', 'fee_tiers'],
+    currency: ['currency'],
+  },
+  reschedule: {
+    hours_before: ['hours_before'],
+    max_reschedules_per_appointment: ['max_reschedules_per_appointment'],
+    fee: ['fee_cents', 'fee_tiers'],
+    currency: ['currency'],
+  },
+  recurring: {
+    max_occurrences: ['max_occurrences'],
+    min_interval_days: ['min_interval_days'],
+    max_advance_days: ['max_advance_days'],
+  },
+};
+
+/** Where one setting of a resolved policy came from (the shared rule's provenance, in the policy feature's words). */
+export interface PolicyKeyProvenance {
+  /** The level that set (or cleared) it; `default`: no level does, the engine's default applies. */
+  level: ConfigLevel | 'default';
+  /** The policy that set it, its entity and version (null for the default). */
+  policyId: string | null;
+  entityId: string | null;
+  version: number | null;
+  /** The level set it to null: nothing here (e.g. no monthly limit), whatever a less specific level sets. */
+  cleared: boolean;
+}
+
+/** An override on the chain that does not apply to this resolution, and why. */
+export interface InactiveOverride {
+  policy: PolicyRecord;
+  reason: string;
+}
+
+/**
+ * A resolution through the hierarchy: each setting from the nearest level that sets it (docs/policies.md,
+ * Resolution). `policy` and `level` are the nearest policy that applies (null when none does).
+ */
 export interface ResolvedPolicy {
   policyType: PolicyType;
   policy: PolicyRecord | null;
   level: ConfigLevel | null;
+  /** The effective configuration: the keys some level sets (null where the nearest one clears it); the engine's defaults for the rest. */
+  config: Record<string, unknown>;
+  /** Per setting (POLICY_SETTINGS), the level and policy it came from. */
+  provenance: Record<string, PolicyKeyProvenance>;
+  /** Every policy that applies, most specific first. */
+  policies: PolicyRecord[];
+  /** Overrides on the chain whose named policy is not in force here (their keys do not count). */
+  inactive: InactiveOverride[];
   /** The levels consulted, most specific first (what the cache entry depends on). */
   chain: Array<{ level: ConfigLevel; id: string }>;
 }
 
 // ---- terms at booking and the engine's decision ----
 
-/** The part of a policy an appointment keeps: enough to decide later exactly as at booking. */
+/**
+ * The part of a resolution an appointment keeps: enough to decide later exactly as at booking.
+ * `id`, `level`, `entityId` and `version` are the nearest policy that applied; `config` the merged
+ * terms (each key from the nearest level that set it), with their provenance and every policy
+ * that contributed (both absent in terms kept before policies inherited key by key: then `config`
+ * is that one policy's).
+ */
 export interface TermsPolicy {
   id: string;
   level: ConfigLevel;
   entityId: string;
   version: number;
   config: Record<string, unknown>;
+  provenance?: Record<string, PolicyKeyProvenance>;
+  sources?: Array<{ id: string; level: ConfigLevel; entityId: string; version: number }>;
 }
 
 /** appointments.policy_terms: the policies that applied when the appointment was booked (or first quoted). */

@@ -60,16 +60,26 @@ const FeeTiers = z
     for (const issue of feeTierIssues(tiers)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
+/**
+ * Every key is optional and nullable: absent inherits from the next level, null clears it at this
+ * level (no deadline, no limit, the default fee tiers, the company's currency), whatever a less
+ * specific level sets (docs/policies.md, Resolution).
+ */
 const modificationKeys = {
-  hours_before: Hours.optional(),
-  fee_cents: Cents.optional(),
-  fee_tiers: FeeTiers.optional(),
-  currency: Currency.optional(),
+  hours_before: Hours.nullable().optional(),
+  fee_cents: Cents.nullable().optional(),
+  fee_tiers: FeeTiers.nullable().optional(),
+  currency: Currency.nullable().optional(),
 };
 
-const oneFeeRule = (c: { fee_cents?: number; fee_tiers?: unknown }, ctx: z.RefinementCtx) => {
+/** fee_cents and fee_tiers are one setting (the fee rule): a level sets (or clears) one of them. */
+const oneFeeRule = (c: { fee_cents?: number | null; fee_tiers?: unknown }, ctx: z.RefinementCtx) => {
   if (c.fee_cents !== undefined && c.fee_tiers !== undefined)
-    ctx.addIssue({ code: 'custom', path: ['fee_tiers'], message: 'set fee_cents (a fixed fee) or fee_tiers, not both' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fee_tiers'],
+      message: 'set fee_cents (a fixed fee) or fee_tiers, not both: they are one setting (null in either clears it)',
+    });
 };
 
 export const CancellationConfigSchema = z
@@ -82,18 +92,22 @@ export const RescheduleConfigSchema = z
   .superRefine(oneFeeRule);
 export const RecurringConfigSchema = z
   .object({
-    max_occurrences: z.number().int({ message: 'must be an integer' }).min(1).max(1_000).optional(),
-    min_interval_days: Days(365).optional(),
-    max_advance_days: Days(3_650).optional(),
+    max_occurrences: z.number().int({ message: 'must be an integer' }).min(1).max(1_000).nullable().optional(),
+    min_interval_days: Days(365).nullable().optional(),
+    max_advance_days: Days(3_650).nullable().optional(),
   })
   .strict();
 
 const policyFields = {
   entityType: PolicyLevelSchema,
   entityId: Uuid,
-  /** Marks the policy as overriding an inherited one (default: true when overridesId is set). */
+  /** True exactly for an override: default true when overridesId is set; true without overridesId is refused. */
   isOverride: z.boolean().optional(),
-  /** The policy this one overrides (same company and policy type); a cycle through overridesId is refused. */
+  /**
+   * Makes this policy an override of that one: it holds only the keys it changes and applies over
+   * the named policy, only where that policy is in force (docs/policies.md, Overrides). It must be a
+   * live policy of the same type on an entity this one inherits from; a cycle is refused.
+   */
   overridesId: Uuid.nullable().optional(),
   /** Optimistic concurrency: replace only if the live policy is at this version (else 409 version_conflict). */
   expectedVersion: z.number().int().min(1).max(2_147_483_647).optional(),
@@ -109,6 +123,12 @@ export const PutPolicyInput = z
   .superRefine((p, ctx) => {
     if (p.isOverride === false && p.overridesId)
       ctx.addIssue({ code: 'custom', path: ['isOverride'], message: 'must be true (or left out) when overridesId is set' });
+    if (p.isOverride === true && !p.overridesId)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['isOverride'],
+        message: 'an override names the policy it applies over: set overridesId (every policy already inherits key by key)',
+      });
   });
 export type PutPolicyInput = z.output<typeof PutPolicyInput>;
 
@@ -154,15 +174,32 @@ export type ResolveBatchInput = z.output<typeof ResolveBatchInput>;
 
 export const EntityQuery = z.object({ entityType: PolicyLevelSchema, entityId: Uuid }).strict();
 
+/** Where one setting came from: the level, policy, entity and version; `cleared`: that level set it to null. */
+export const KeyProvenanceView = z.object({
+  level: z.enum([...POLICY_LEVELS, 'default']),
+  policyId: Uuid.nullable(),
+  entityId: Uuid.nullable(),
+  version: z.number().int().nullable(),
+  cleared: z.boolean(),
+});
+
 export const ResolvedView = z.object({
   entityType: PolicyLevelSchema,
   entityId: Uuid,
   serviceId: Uuid.nullable(),
   policyType: PolicyTypeSchema,
-  /** The level the policy came from; null when no level has one. */
+  /** The level of the nearest policy that applies; null when none does. */
   level: PolicyLevelSchema.nullable(),
-  /** The nearest live policy; null when none applies. */
+  /** The nearest policy that applies, as stored (its own keys); null when none does. */
   policy: PolicyView.nullable(),
+  /** The effective configuration: each key from the nearest level that sets it (null: cleared there). */
+  config: z.record(z.string(), z.unknown()),
+  /** Per setting (each key; fee_cents and fee_tiers together as `fee`), where it came from. */
+  provenance: z.record(z.string(), KeyProvenanceView),
+  /** Every policy that applies, most specific first. */
+  policies: z.array(PolicyView),
+  /** Overrides on the chain that do not apply here (the policy they name is not in force), with the reason. */
+  inactive: z.array(z.object({ policy: PolicyView, reason: z.string() })),
   /** The levels consulted, most specific first. */
   chain: z.array(z.object({ level: PolicyLevelSchema, id: Uuid })),
 });
@@ -171,11 +208,17 @@ export type ResolvedView = z.infer<typeof ResolvedView>;
 // ---- the engine ----
 
 const TermsPolicyView = z.object({
+  /** The nearest policy that applied. */
   id: Uuid,
   level: PolicyLevelSchema,
   entityId: Uuid,
   version: z.number().int(),
+  /** The merged terms (each key from the nearest level that set it). */
   config: z.record(z.string(), z.unknown()),
+  /** Per setting, where it came from (absent in terms kept before policies inherited key by key). */
+  provenance: z.record(z.string(), KeyProvenanceView).optional(),
+  /** Every policy the terms came from, most specific first (absent in older terms). */
+  sources: z.array(z.object({ id: Uuid, level: PolicyLevelSchema, entityId: Uuid, version: z.number().int() })).optional(),
 });
 
 export const TermsView = z.object({

@@ -41,6 +41,7 @@ import type {
 import {
   countModification,
   entityExists,
+  entityInheritsFrom,
   findAppointmentForDecision,
   findLivePolicyForUpdate,
   findPolicy,
@@ -151,9 +152,18 @@ export function appointmentTarget(a: Pick<AppointmentRow, 'staff_id' | 'service_
     : { entityType: 'service', entityId: a.service_id };
 }
 
+/** The merged terms of a resolution, with their provenance and every policy they came from. */
 const termsPolicyOf = (r: ResolvedPolicy | null): TermsPolicy | null =>
   r?.policy && r.level
-    ? { id: r.policy.id, level: r.level, entityId: r.policy.entityId, version: r.policy.version, config: r.policy.config }
+    ? {
+        id: r.policy.id,
+        level: r.level,
+        entityId: r.policy.entityId,
+        version: r.policy.version,
+        config: r.config,
+        provenance: r.provenance,
+        sources: r.policies.map((p) => ({ id: p.id, level: p.entityType, entityId: p.entityId, version: p.version })),
+      }
     : null;
 
 function toModificationView(r: ModificationRow): ModificationView {
@@ -185,6 +195,10 @@ function resolvedView(target: PolicyTarget, r: ResolvedPolicy): ResolvedView {
     policyType: r.policyType,
     level: r.level,
     policy: r.policy,
+    config: r.config,
+    provenance: r.provenance,
+    policies: r.policies,
+    inactive: r.inactive,
     chain: r.chain,
   };
 }
@@ -248,6 +262,12 @@ export function createPolicyService(deps: PolicyServiceDeps) {
           throw invalid('body.overridesId', `policy ${overridesId} is a ${overridden.policyType} policy, not ${input.policyType}`);
         const cycle = overrideCycle(current?.id ?? null, await overrideChain(tx, companyId, overridesId));
         if (cycle) throw invalid('body.overridesId', `would form an override cycle: ${cycle.join(' -> ')}`);
+        const entity = { type: input.entityType, id: input.entityId };
+        if (!(await entityInheritsFrom(tx, companyId, entity, { type: overridden.entityType, id: overridden.entityId })))
+          throw invalid(
+            'body.overridesId',
+            `policy ${overridesId} is set on ${overridden.entityType} ${overridden.entityId}, which ${input.entityType} ${input.entityId} does not inherit from: an override applies over a policy its entity inherits`,
+          );
       }
       const written = await upsertPolicy(tx, companyId, {
         entityType: input.entityType,

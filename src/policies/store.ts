@@ -50,18 +50,19 @@ export async function entityExists(db: Queryable, companyId: string, type: Polic
 
 // ---- resolution ----
 
-/** One target's resolution: whether it exists, the levels consulted, and the nearest live policy of each requested type. */
+/** One target's resolution: whether it exists, the levels consulted, and every live policy on them of each requested type (most specific first). */
 export interface TargetResolution {
   found: boolean;
   chain: Array<{ level: PolicyLevel; id: string }>;
-  policies: Partial<Record<PolicyType, { level: PolicyLevel; policy: PolicyRecord }>>;
+  policies: Partial<Record<PolicyType, PolicyRecord[]>>;
 }
 
 /**
- * Resolves many targets of one company in ONE statement (one consistent snapshot, a constant
+ * Reads many targets of one company in ONE statement (one consistent snapshot, a constant
  * number of queries however many targets): each target's chain (staff > service > branch >
  * company; a staff member's branch is the service's when a service is involved, else their own)
- * and, per requested policy type, the nearest live policy on it.
+ * and, per requested policy type, every live policy on it: a key may come from any of them
+ * (src/policies/resolution.ts merges them).
  */
 export async function resolveTargets(
   db: Queryable,
@@ -72,7 +73,7 @@ export async function resolveTargets(
   if (targets.length === 0) return [];
   // A named statement: planned once per connection (planning cost more than running it).
   const { rows } = await db.query({
-    name: 'policies.resolve_targets',
+    name: 'policies.resolve_targets_by_key',
     text: `WITH t AS (
        SELECT * FROM unnest($2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS t(type, id, service_id, ord)
      ), ctx AS (
@@ -97,19 +98,18 @@ export async function resolveTargets(
         CROSS JOIN LATERAL (VALUES ('staff'::text, ctx.staff_id, 1), ('service', ctx.service_id, 2),
                                    ('branch', ctx.branch_id, 3), ('company', $1::uuid, 4)) AS n(level, id, rank)
         WHERE ctx.found AND n.id IS NOT NULL
-     ), nearest AS (
-       SELECT DISTINCT ON (nodes.ord, p.policy_type) nodes.ord, nodes.level AS found_level, p.*
+     ), on_chain AS (
+       SELECT nodes.ord, nodes.rank, p.*
          FROM nodes
          JOIN policy_configurations p
            ON p.company_id = $1 AND p.configurable_type = nodes.level AND p.configurable_id = nodes.id
           AND p.policy_type = ANY($5::text[]) AND p.deleted_at IS NULL
-        ORDER BY nodes.ord, p.policy_type, nodes.rank
      )
      SELECT ctx.ord, ctx.found, COALESCE(c.chain, '[]'::json) AS chain, COALESCE(pp.policies, '[]'::json) AS policies
        FROM ctx
        LEFT JOIN (SELECT ord, json_agg(json_build_object('level', level, 'id', id) ORDER BY rank) AS chain FROM nodes GROUP BY ord) c
               ON c.ord = ctx.ord
-       LEFT JOIN (SELECT ord, json_agg(row_to_json(x)) AS policies FROM nearest x GROUP BY ord) pp ON pp.ord = ctx.ord
+       LEFT JOIN (SELECT ord, json_agg(row_to_json(x) ORDER BY x.rank) AS policies FROM on_chain x GROUP BY ord) pp ON pp.ord = ctx.ord
       ORDER BY ctx.ord`,
     values: [
       companyId,
@@ -121,9 +121,7 @@ export async function resolveTargets(
   });
   return rows.map((r) => {
     const policies: TargetResolution['policies'] = {};
-    for (const p of r.policies as Array<Record<string, any>>) {
-      policies[p.policy_type as PolicyType] = { level: p.found_level, policy: toPolicyRecord(p) };
-    }
+    for (const p of r.policies as Array<Record<string, any>>) (policies[p.policy_type as PolicyType] ??= []).push(toPolicyRecord(p));
     return { found: r.found, chain: r.chain, policies };
   });
 }
@@ -205,6 +203,29 @@ export async function softDeletePolicy(db: Queryable, companyId: string, id: str
     [companyId, id],
   );
   return rows[0] ? toPolicyRecord(rows[0]) : undefined;
+}
+
+/**
+ * Whether an entity inherits from another (an override may only name a policy its entity inherits):
+ * a branch, service or staff member from the company; a service from its branch; a staff member
+ * from their branch and from any service (their appointments' services).
+ */
+export async function entityInheritsFrom(
+  db: Queryable,
+  companyId: string,
+  entity: { type: PolicyLevel; id: string },
+  ancestor: { type: PolicyLevel; id: string },
+): Promise<boolean> {
+  const { rows } = await db.query<{ inherits: boolean }>(
+    `SELECT CASE
+       WHEN $4 = 'company' THEN $2 <> 'company' AND $5::uuid = $1
+       WHEN $4 = 'branch' AND $2 = 'service' THEN EXISTS (SELECT 1 FROM services WHERE company_id = $1 AND id = $3 AND branch_id = $5)
+       WHEN $4 = 'branch' AND $2 = 'staff' THEN EXISTS (SELECT 1 FROM staff WHERE company_id = $1 AND id = $3 AND branch_id = $5)
+       WHEN $4 = 'service' AND $2 = 'staff' THEN EXISTS (SELECT 1 FROM services WHERE company_id = $1 AND id = $5)
+       ELSE false END AS inherits`,
+    [companyId, entity.type, entity.id, ancestor.type, ancestor.id],
+  );
+  return rows[0].inherits;
 }
 
 /** The override chain from `startId`: [startId, what it overrides, ...], stopping at a repeat (a cycle already stored) or after 1,000 links. */

@@ -207,6 +207,14 @@ describe('callback routes', () => {
       },
       provenance: { 'sla.urgent': 'branch', cooldownSeconds: 'company', 'sla.high': 'default' },
     });
+    // Each setting also names the row it came from (the one inheritance rule: docs/design.md, Organisation hierarchy).
+    const rows = await api.pool.query(`SELECT id, branch_id FROM callback_settings WHERE company_id = $1`, [company.id]);
+    const rowOf = (branchId: string | null) => rows.rows.find((r) => r.branch_id === branchId)!.id;
+    expect(branch.body.sources).toMatchObject({
+      'sla.urgent': { level: 'branch', settingsId: rowOf(dir.branch.id) },
+      cooldownSeconds: { level: 'company', settingsId: rowOf(null) },
+      'sla.high': { level: 'default', settingsId: null },
+    });
     const c = (await create(company.agent, { branchId: dir.branch.id, customerId: dir.customer.id, priority: 'urgent' })).body.callback;
     expect(Date.parse(c.dueAt) - Date.parse(c.createdAt)).toBe(300_000);
     expect(c.settings.sla.urgent).toBe(300);

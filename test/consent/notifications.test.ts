@@ -20,8 +20,8 @@ import { saveHistories } from '../workflows/recorded-histories';
 
 /**
  * Consent in the notification workflow, end to end on the time-skipping server with the real
- * worker, PostgreSQL and SMTP/HTTP peers: an opted-out channel is skipped for the fallback, a
- * customer opted out of both is `suppressed` (`opted_out`) with nothing sent, optional messages
+ * worker, PostgreSQL and SMTP/HTTP peers: an opted-out channel is passed by for the next channel the
+ * customer has, a customer opted out of every channel they have is `suppressed` (`opted_out`) with nothing sent, optional messages
  * follow the company default, an opt-out made while a retry waits is honoured at the next send,
  * staff messages are not customers' and carry no unsubscribe link.
  */
@@ -84,7 +84,7 @@ describe('consent in the notification workflow (time-skipping server)', () => {
     });
   });
 
-  it('opted out of both the channel and its fallback: suppressed (opted_out), nothing sent, no attempt', async () => {
+  it('opted out of both the channel and its fallback: the next channel they have delivers; opted out of all: suppressed (opted_out), nothing sent', async () => {
     const org = await createOrganisation(pool);
     await consent.updateConsents(
       org.companyId,
@@ -96,15 +96,36 @@ describe('consent in the notification workflow (time-skipping server)', () => {
       actor,
     );
     const before = smsTo('+34600000001');
+    const whatsapp = await send(org, 'appointment_created', { type: 'appointment', id: org.appointmentId });
+    expect(await resultOf(env.client, whatsapp)).toMatchObject({
+      status: 'delivered',
+      reason: 'delivered by the fallback channel whatsapp (the customer opted out of email and sms)',
+      delivered: { channel: 'whatsapp', isFallback: true, attempt: 1 },
+    });
+    expect(servers.twilio.messages.filter((m) => m.to === 'whatsapp:+34600000001').length).toBeGreaterThanOrEqual(1);
+    // Every channel the customer has is refused: nothing is sent, nothing attempted.
+    await consent.updateConsents(org.companyId, org.customerId, [{ channel: 'whatsapp', kind: 'transactional', granted: false }], actor);
     const id = await send(org, 'appointment_created', { type: 'appointment', id: org.appointmentId });
     const result = await resultOf(env.client, id);
     expect(result).toMatchObject({ status: 'suppressed', attempts: 0 });
-    expect(result.reason).toBe('opted_out: the customer opted out of transactional messages by email and sms');
+    expect(result.reason).toBe(
+      'opted_out: the customer opted out of transactional messages by email, sms and whatsapp; the recipient has no push address',
+    );
     expect(await attemptsOf(pool, id)).toHaveLength(0);
     expect(smsTo('+34600000001')).toBe(before);
     expect(mailsTo(await emailOf(org.customerId))).toHaveLength(0);
     const view = await rig.service.getNotification(org.companyId, id);
     expect(view).toMatchObject({ status: 'suppressed', statusReason: result.reason });
+    expect(view.resolvedConfig?.plan).toEqual({
+      order: ['email', 'sms', 'whatsapp', 'push'],
+      legs: [],
+      skipped: [
+        { channel: 'email', reason: 'opted_out', leg: 'primary' },
+        { channel: 'sms', reason: 'opted_out', leg: 'primary' },
+        { channel: 'whatsapp', reason: 'opted_out', leg: 'primary' },
+        { channel: 'push', reason: 'no_address', leg: 'primary' },
+      ],
+    });
   });
 
   it('optional messages follow the company default until the customer answers', async () => {
@@ -115,7 +136,8 @@ describe('consent in the notification workflow (time-skipping server)', () => {
     const refused = await send(org, 'customer_feedback_request', { type: 'appointment', id: org.appointmentId });
     expect(await resultOf(env.client, refused)).toMatchObject({
       status: 'suppressed',
-      reason: 'opted_out: the customer opted out of optional messages by email',
+      // Optional messages are refused on every channel by the company's default; the customer has no push subscription.
+      reason: 'opted_out: the customer opted out of optional messages by email, sms and whatsapp; the recipient has no push address',
     });
     // A transactional message still goes out.
     const transactional = await send(org, 'appointment_reminder_24h', { type: 'appointment', id: org.appointmentId });

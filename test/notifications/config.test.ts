@@ -52,6 +52,7 @@ describe('notification configuration (service, real PostgreSQL)', () => {
       templateBody: null,
       quietHours: null,
       rateLimit: null,
+      channelOrder: ['sms', 'whatsapp', 'push', 'email'],
     });
     expect(new Set(Object.values(r.provenance).map((p) => p.level))).toEqual(new Set(['default']));
     expect(r.configId).toBeNull();

@@ -406,18 +406,24 @@ describe('notification workflow (time-skipping server)', () => {
     expect(customer.rows[0].push_subscription).toBeNull();
   });
 
-  it('push: staff have no subscription (permanent, then the email fallback); a customer gets a Web Push message', async () => {
+  it('push: staff have no subscription (passed by for email, recorded in the plan); a customer gets a Web Push message', async () => {
     const org = await createOrganisation(pool, {
       customer: { pushSubscription: pushSubscription(servers.push.endpoint(`c-${randomUUID()}`)) },
     });
     const toStaff = await send(org, 'staff_assigned', { type: 'staff', id: org.staffId }, { description: 'callback for Dora' });
-    expect(await resultOf(env.client, toStaff)).toMatchObject({ status: 'delivered', delivered: { channel: 'email', isFallback: true } });
+    expect(await resultOf(env.client, toStaff)).toMatchObject({
+      status: 'delivered',
+      reason: 'delivered by the fallback channel email (the recipient has no push address)',
+      delivered: { channel: 'email', isFallback: true, attempt: 1 },
+    });
+    // No attempt is spent on a channel that cannot deliver: the plan says why push was passed by.
     const rows = await attemptsOf(pool, toStaff);
     expect(rows.map((r) => [r.channel, r.recipient, r.status, r.error_kind])).toEqual([
-      ['push', '(none)', 'failed', 'permanent'],
       ['email', await emailOf('staff', org.staffId), 'sent', null],
     ]);
-    expect(rows[0].error).toBe('the recipient has no push address');
+    const view = await rig.service.getNotification(org.companyId, toStaff);
+    expect(view.statusReason).toBe('delivered by the fallback channel email (the recipient has no push address)');
+    expect(view.resolvedConfig?.plan?.skipped).toEqual([{ channel: 'push', reason: 'no_address', leg: 'primary' }]);
 
     await config(org, { configurableType: 'company', configurableId: org.companyId, eventType: 'payment_received', channel: 'push' });
     const before = servers.push.requests.length;

@@ -129,6 +129,38 @@ describe('notification routes', () => {
     expect(foreignPut.status).toBe(404);
   });
 
+  it('the channel order is a setting like the others: the company’s inherited by a branch, a branch’s own wins, each with its row', async () => {
+    const put = (body: Record<string, unknown>) =>
+      api.request('PUT', '/v1/notification-configs', { key: company.manager, body: { eventType: 'appointment_reminder_2h', ...body } });
+    const resolve = async () =>
+      (
+        await api.request(
+          'GET',
+          `/v1/notification-configs/resolve?eventType=appointment_reminder_2h&notifiableType=customer&notifiableId=${customerId}`,
+          { key: company.agent },
+        )
+      ).body;
+    // The system default: phone channels, push, then email.
+    expect((await resolve()).settings.channelOrder).toEqual(['sms', 'whatsapp', 'push', 'email']);
+    const atCompany = await put({ configurableType: 'company', configurableId: company.id, channelOrder: ['push', 'email'] });
+    expect([atCompany.status, atCompany.body.channelOrder]).toEqual([201, ['push', 'email']]);
+    expect((await resolve()).provenance.channelOrder).toEqual({ level: 'company', configId: atCompany.body.id });
+    const atBranch = await put({ configurableType: 'branch', configurableId: branchId, channelOrder: ['whatsapp'], retryCount: 1 });
+    const resolved = await resolve();
+    expect(resolved.settings).toMatchObject({ channelOrder: ['whatsapp'], retryCount: 1 });
+    expect(resolved.provenance.channelOrder).toEqual({ level: 'branch', configId: atBranch.body.id });
+    // Left out at the branch: the company's order again.
+    await put({ configurableType: 'branch', configurableId: branchId, retryCount: 1 });
+    expect((await resolve()).settings.channelOrder).toEqual(['push', 'email']);
+    for (const channelOrder of [['sms', 'sms'], ['fax'], []]) {
+      const bad = await put({ configurableType: 'company', configurableId: company.id, channelOrder });
+      expect([bad.status, bad.body.error.details.fields.map((f: { field: string }) => f.field.replace(/\.\d+$/, ''))]).toEqual([
+        400,
+        ['body.channelOrder'],
+      ]);
+    }
+  });
+
   it('serves analytics for a manager and rejects an inverted range naming query.from', async () => {
     const ok = await api.request('GET', '/v1/analytics/notifications', { key: company.manager });
     expect(ok.status).toBe(200);

@@ -34,6 +34,7 @@ function row(
     quietHoursEnd: null,
     rateLimitCount: null,
     rateLimitWindowSeconds: null,
+    channelOrder: null,
     ...values,
   };
 }
@@ -70,7 +71,7 @@ describe('notification settings resolution (pure)', () => {
   it('resolves each setting on its own: NULL inherits, all four levels at once', () => {
     const rows = [
       row('company', 'co', { retryCount: 1, retryDelayMinutes: 10, retryStrategy: 'linear', maxRetryDelayMinutes: 30, channel: 'sms' }),
-      row('branch', 'br', { retryDelayMinutes: 20, rateLimitCount: 3, rateLimitWindowSeconds: 60 }),
+      row('branch', 'br', { retryDelayMinutes: 20, rateLimitCount: 3, rateLimitWindowSeconds: 60, channelOrder: ['whatsapp', 'email'] }),
       row('service', 'sv', { retryStrategy: 'fibonacci', quietHoursStart: '22:00:00', quietHoursEnd: '07:00:00' }),
       row('staff', 'st', { channel: 'whatsapp', templateBody: 'Hi {{recipient.name}}' }),
       // Rows of other entities never apply.
@@ -88,6 +89,7 @@ describe('notification settings resolution (pure)', () => {
       templateBody: 'Hi {{recipient.name}}',
       quietHours: { start: '22:00:00', end: '07:00:00' },
       rateLimit: { count: 3, windowSeconds: 60 },
+      channelOrder: ['whatsapp', 'email'],
     });
     expect(Object.fromEntries(Object.entries(r.provenance).map(([k, v]) => [k, v.level]))).toEqual({
       channel: 'staff',
@@ -102,6 +104,7 @@ describe('notification settings resolution (pure)', () => {
       templateBody: 'staff',
       quietHours: 'service',
       rateLimit: 'branch',
+      channelOrder: 'branch',
     });
     expect(r.configId).toBe('cfg-staff');
     expect(r.chain).toEqual([

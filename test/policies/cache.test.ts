@@ -183,6 +183,60 @@ describe('policy cache (real PostgreSQL, LISTEN/NOTIFY)', () => {
     expect(cache.stats().invalidations).toBeGreaterThanOrEqual(5);
   });
 
+  it('keys from several levels: one query per batch, the merged answer cached, and a change at any level it inherits from drops it', async () => {
+    const { cache, queries } = await listening();
+    // The staff member's cancellation terms come from three levels (the service is on the chain of the appointment's target only).
+    await setPolicyHeard(cache, pool, org.companyId, 'company', org.companyId, 'cancellation', { max_cancellations_per_month: 3 });
+    await setPolicyHeard(cache, pool, org.companyId, 'branch', org.branchId, 'cancellation', { fee_cents: 900 });
+    await setPolicyHeard(cache, pool, org.companyId, 'staff', org.staffId, 'cancellation', { hours_before: 2 });
+    await setPolicyHeard(cache, pool, org.companyId, 'service', org.serviceId, 'cancellation', { currency: 'USD' });
+    const withService: PolicyTarget = { ...staff(), serviceId: org.serviceId };
+    const other: PolicyTarget = { entityType: 'branch', entityId: org.otherBranchId };
+    const before = queries();
+    const [merged, alone, elsewhere] = await cache.resolveMany(
+      org.companyId,
+      [withService, staff(), other].map((target) => ({ target, policyType: 'cancellation' as const })),
+    );
+    expect(queries()).toBe(before + 1);
+    expect(merged).toMatchObject({
+      config: { hours_before: 2, currency: 'USD', fee_cents: 900, max_cancellations_per_month: 3 },
+      provenance: {
+        hours_before: { level: 'staff' },
+        currency: { level: 'service' },
+        fee: { level: 'branch' },
+        max_cancellations_per_month: { level: 'company' },
+      },
+    });
+    expect(alone!.config).toEqual({ hours_before: 2, fee_cents: 900, max_cancellations_per_month: 3 });
+    expect(elsewhere!.config).toEqual({ max_cancellations_per_month: 3 });
+    await cache.resolveMany(
+      org.companyId,
+      [withService, staff(), other].map((target) => ({ target, policyType: 'cancellation' as const })),
+    );
+    expect(queries()).toBe(before + 1);
+
+    // A change at each level one of the merged keys comes from drops exactly the entries that inherit from it.
+    const changes: Array<[string, 'company' | 'branch' | 'service' | 'staff', Record<string, unknown>, number, Record<string, unknown>]> = [
+      [org.serviceId, 'service', { currency: 'GBP' }, 1, { currency: 'GBP' }],
+      [org.staffId, 'staff', { hours_before: 5 }, 2, { hours_before: 5 }],
+      [org.branchId, 'branch', { fee_cents: null }, 2, { fee_cents: null }],
+      [org.companyId, 'company', { max_cancellations_per_month: 7 }, 3, { max_cancellations_per_month: 7 }],
+    ];
+    for (const [entityId, level, config, dropped, expected] of changes) {
+      const seen = invalidationOf(cache, entityId);
+      await setPolicy(pool, org.companyId, level, entityId, 'cancellation', config);
+      expect([level, (await seen).dropped]).toEqual([level, dropped]);
+      const q = queries();
+      expect((await cache.resolve(org.companyId, withService, 'cancellation'))!.config).toMatchObject(expected);
+      expect(queries()).toBe(q + 1);
+      // Everything is cached again before the next change.
+      await cache.resolveMany(
+        org.companyId,
+        [staff(), other].map((target) => ({ target, policyType: 'cancellation' as const })),
+      );
+    }
+  });
+
   it('a company-level change drops every entry of that company', async () => {
     const { cache } = await listening();
     await cache.resolve(org.companyId, staff(), 'cancellation');

@@ -245,14 +245,23 @@ describe('policy configuration (API)', () => {
     });
     expect(staff.status).toBe(201);
     expect(staff.body).toMatchObject({ isOverride: true, overridesId: branch.body.id });
-    const service = await put(a.manager, {
+    const service = await put(a.manager, { entityType: 'service', entityId: dirA.service.id, policyType: 'cancellation', config: {} });
+    expect(service.status).toBe(201);
+    // An override names a policy its entity inherits from, so the API cannot build a cycle: a
+    // service does not inherit from a staff member.
+    const downwards = await put(a.manager, {
       entityType: 'service',
       entityId: dirA.service.id,
       policyType: 'cancellation',
       config: {},
       overridesId: staff.body.id,
     });
-    expect(service.status).toBe(201);
+    expect([downwards.status, fieldsOf(downwards)]).toEqual([400, ['body.overridesId']]);
+    // One stored by hand (or before that rule) is still found, and the write that would close it refused.
+    await api.pool.query(`UPDATE policy_configurations SET overrides_id = $2, is_override = true WHERE id = $1`, [
+      service.body.id,
+      staff.body.id,
+    ]);
 
     // branch -> service -> staff -> branch
     const cycle = await put(a.manager, {

@@ -5,7 +5,7 @@ import { loadHistories } from './recorded-histories';
 
 /**
  * Determinism guard: histories recorded from earlier runs (test/workflows/histories, added to
- * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow test/faults/appointment-outages test/privacy/erasure-races test/faults/local-step-endings`) must replay with the current
+ * with `UPDATE_HISTORIES=1 npx jest test/notifications/delivery test/consent/notifications test/callbacks/workflow test/appointments/workflow test/appointments/reach test/faults/appointment-outages test/privacy/erasure-races test/faults/local-step-endings`) must replay with the current
  * workflow code. A change that would break running workflows fails here: use patched() instead.
  */
 describe('recorded workflow histories replay with the current code', () => {
@@ -60,6 +60,9 @@ describe('recorded workflow histories replay with the current code', () => {
     expect(names).toMatch(/^notification-late-quiet-hours/m);
     // ... and notifications whose local step gave up (test/faults/local-step-endings.test.ts): the final write, and another.
     for (const shape of ['its-final-write-gives-up', 'marking-the-retry-wait-gives-up'])
+      expect(names).toMatch(new RegExp(`^notification-${shape}`, 'm'));
+    // ... and the delivery plan (patch channel-plan, test/appointments/reach.test.ts): channels without an address passed by.
+    for (const shape of ['reach-only-an-email-appointment-reminder-2h', 'reach-only-a-phone-customer-feedback', 'reach-both'])
       expect(names).toMatch(new RegExp(`^notification-${shape}`, 'm'));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(
